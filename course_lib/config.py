@@ -1,0 +1,115 @@
+"""Run modes, device selection and seeding: the three settings every chapter starts from.
+
+``COURSE_MODE`` picks how big a chapter's training is:
+
+- ``smoke``: CI. Tiny data, a few optimizer steps; every code path still runs.
+- ``quick``: the default without a GPU. The full architecture on reduced data/epochs (~5 min on 2 CPU cores).
+- ``full``:  the default with a GPU (CUDA or Apple MPS). The paper-like protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+MODES = ("smoke", "quick", "full")
+MODE_ENV = "COURSE_MODE"
+
+MODE_DESCRIPTIONS = {
+    "smoke": "CI check: tiny data, a few optimizer steps (well under a minute)",
+    "quick": "full architectures on reduced data and epochs (about 5 minutes on a 2-core CPU)",
+    "full": "the paper-like protocol on a GPU (about 15 minutes on a free Colab GPU)",
+}
+
+T = TypeVar("T")
+
+
+def _accelerator_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available() or bool(mps and mps.is_available())
+
+
+def default_mode() -> str:
+    """The mode used when ``COURSE_MODE`` is unset: ``full`` with a GPU, else ``quick``."""
+    return "full" if _accelerator_available() else "quick"
+
+
+def check_mode(mode: str) -> str:
+    """Return ``mode`` normalised, or raise a ValueError that lists the valid modes."""
+    normalised = str(mode).strip().lower()
+    if normalised not in MODES:
+        raise ValueError(
+            f"Unknown course mode {mode!r}. Use one of {', '.join(MODES)} "
+            f"(set it with the {MODE_ENV} environment variable or cl.config.set_mode)."
+        )
+    return normalised
+
+
+def get_mode() -> str:
+    """The current mode: ``COURSE_MODE`` if set, else :func:`default_mode`."""
+    value = os.environ.get(MODE_ENV, "").strip()
+    return check_mode(value) if value else default_mode()
+
+
+def set_mode(mode: str | None) -> str:
+    """Set the mode for this process (``None`` clears the override); returns the mode in force."""
+    if mode is None or str(mode).strip() == "":
+        os.environ.pop(MODE_ENV, None)
+    else:
+        os.environ[MODE_ENV] = check_mode(mode)
+    return get_mode()
+
+
+def by_mode(smoke: T, quick: T, full: T, mode: str | None = None) -> T:
+    """Pick the value for the current (or given) mode: ``by_mode(smoke=2, quick=200, full=2000)``."""
+    return {"smoke": smoke, "quick": quick, "full": full}[check_mode(mode or get_mode())]
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """CUDA if available, then Apple MPS, then CPU; ``prefer`` (e.g. ``"cpu"``) forces one."""
+    if prefer is not None:
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("CUDA was requested but is not available; use 'cpu' or leave it unset.")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (all devices); return a torch Generator seeded the same way.
+
+    ``deterministic=True`` also asks cuDNN for deterministic kernels (slower on a GPU).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def describe(expected_minutes: dict[str, float] | None = None) -> str:
+    """One line naming the mode, the device and (if given) the expected time for this mode."""
+    mode = get_mode()
+    device = get_device()
+    line = f"COURSE_MODE={mode} ({MODE_DESCRIPTIONS[mode]}); device: {device.type}"
+    if device.type == "cuda":
+        line += f" ({torch.cuda.get_device_name(0)})"
+    if expected_minutes and mode in expected_minutes:
+        line += f"; expected time for this chapter: about {expected_minutes[mode]:g} min"
+    return line

@@ -1,0 +1,52 @@
+"""Dataset registry and the data folder: ``cl.data.load(name, split, root, **cfg)``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+DATA_DIR_ENV = "COURSE_DATA_DIR"
+_DATASETS: dict[str, Callable[..., Dataset]] = {}
+
+
+def register_dataset(name: str) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
+    """Decorator: the factory is called as ``factory(split=..., root=..., **cfg)``."""
+
+    def decorator(factory: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        if name in _DATASETS:
+            raise ValueError(f"A dataset named {name!r} is registered already.")
+        _DATASETS[name] = factory
+        return factory
+
+    return decorator
+
+
+def list_datasets() -> list[str]:
+    """The names :func:`load` accepts, sorted."""
+    return sorted(_DATASETS)
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Where datasets live: ``root`` if given, else ``$COURSE_DATA_DIR``, else ``data/`` in the project."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    project_data = Path(__file__).resolve().parents[2] / "data"
+    return project_data if project_data.parent.joinpath("pyproject.toml").exists() else Path("data")
+
+
+def load(name: str, split: str = "train", root: str | os.PathLike | None = None, **cfg: Any) -> Dataset:
+    """A torch Dataset of dict samples ``{"image": CxHxW float, "mask": 1xHxW, ...}``.
+
+    ``root`` is only used by real datasets (default: :func:`data_root`).
+    """
+    key = name.strip().lower()
+    if key not in _DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(list_datasets())}.")
+    return _DATASETS[key](split=split, root=root, **cfg)

@@ -1,0 +1,38 @@
+"""A name -> constructor registry so chapters, the CLI and benchmarks build models by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch.nn as nn
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: ``@register_model("unet")`` makes ``create_model("unet", **cfg)`` call it."""
+
+    def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _MODELS:
+            raise ValueError(f"A model named {name!r} is registered already.")
+        _MODELS[name] = factory
+        return factory
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """The names :func:`create_model` accepts, sorted."""
+    return sorted(_MODELS)
+
+
+def create_model(name: str, **cfg: Any) -> nn.Module:
+    """Build a registered model: ``create_model("unet", in_channels=1, out_channels=1)``."""
+    key = name.strip().lower().replace("-", "_")
+    if key not in _MODELS:
+        raise ValueError(f"Unknown model {name!r}. Registered models: {', '.join(list_models())}.")
+    try:
+        return _MODELS[key](**cfg)
+    except TypeError as err:
+        raise TypeError(f"create_model({name!r}, ...): {err}") from err
