@@ -1,0 +1,53 @@
+"""Exercise checkers: ``cl.exercises.check("01.output_size", my_function)``.
+
+Each chapter's module registers checkers with :func:`exercise`. A checker receives the student's
+answer and raises ``AssertionError`` with a hint when it is wrong. ``check`` never raises: it prints
+a verdict, so an unattempted exercise (a stub raising ``NotImplementedError``) does not stop the notebook.
+"""
+
+from __future__ import annotations
+
+import sys as _sys
+from collections.abc import Callable
+from typing import Any
+
+from course_lib._autoimport import import_submodules as _import_submodules
+
+_CHECKERS: dict[str, Callable[[Any], None]] = {}
+
+
+def exercise(name: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Register a checker under ``name`` (``"<chapter>.<slug>"``)."""
+
+    def decorator(checker: Callable[[Any], None]) -> Callable[[Any], None]:
+        if name in _CHECKERS:
+            raise ValueError(f"An exercise named {name!r} is registered already.")
+        _CHECKERS[name] = checker
+        return checker
+
+    return decorator
+
+
+def list_exercises() -> list[str]:
+    """All registered exercise names."""
+    return sorted(_CHECKERS)
+
+
+def check(name: str, answer: Any) -> bool:
+    """Check ``answer`` for exercise ``name``; print the verdict and return whether it passed."""
+    if name not in _CHECKERS:
+        raise ValueError(f"No exercise {name!r}. Known: {', '.join(list_exercises())}.")
+    try:
+        _CHECKERS[name](answer)
+    except NotImplementedError:
+        print(f"[{name}] not attempted yet: replace the `raise NotImplementedError` with your code.")
+        return False
+    except AssertionError as err:
+        print(f"[{name}] not yet: {err}")
+        return False
+    print(f"[{name}] correct.")
+    return True
+
+
+__all__ = ["check", "exercise", "list_exercises"]
+_import_submodules(_sys.modules[__name__])

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, then every notebook under nbval in smoke mode.
+# Exit 5 from pytest ("no tests collected") is a failure here, never a silent pass.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export COURSE_MODE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0
+status=0
+
+ruff check . || status=1
+
+python -m pytest tests -q -p no:cacheprovider
+rc=$?; [ $rc -ne 0 ] && { echo "unit tests failed (pytest exit $rc)"; status=1; }
+
+shopt -s nullglob
+notebooks=(notebooks/[0-9]*.ipynb)
+if [ ${#notebooks[@]} -eq 0 ]; then
+    echo "no notebooks found under notebooks/"; status=1
+else
+    python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -q -p no:cacheprovider "${notebooks[@]}"
+    rc=$?; [ $rc -ne 0 ] && { echo "notebook tests failed (pytest exit $rc)"; status=1; }
+fi
+exit $status

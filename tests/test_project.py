@@ -1,0 +1,66 @@
+"""The project's own promises: one install definition, consistent notebooks, a usable registry."""
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+CONDA_TO_PIP = {"pytorch": "torch"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in pyproject["dependencies"]}
+    for extra in ("test", "notebooks"):
+        wanted |= {_name(r) for r in pyproject["optional-dependencies"][extra]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {CONDA_TO_PIP.get(_name(d), _name(d)) for d in env["dependencies"] if isinstance(d, str)}
+    conda -= {"python", "pip"}
+    assert conda == wanted, f"only in environment.yml: {conda - wanted}; only in pyproject: {wanted - conda}"
+    assert any("python=3.11" in d for d in env["dependencies"] if isinstance(d, str))
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert any(line.startswith("-e .") for line in pip_section), "the pip section must install the course"
+
+
+def test_install_commands_never_upgrade_torch():
+    for script in ("scripts/install.sh", ".ci/run"):
+        text = (ROOT / script).read_text()
+        for line in text.splitlines():
+            if "pip install" in line and "torch" not in line and "-e ." in line:
+                assert "-c " in line, f"{script}: an install without the torch constraint: {line}"
+    assert "torch==${torch_version}" in (ROOT / "scripts/install.sh").read_text()
+
+
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+def test_notebooks_agree_with_the_repository_setting():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts/set_repository.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_follows_the_chapter_rules(path):
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    text = "\n".join("".join(c["source"]) for c in cells)
+    assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code), "no parameters cell"
+    assert "google.colab" in text, "no Colab install cell"
+    assert all(c.get("execution_count") for c in code if "".join(c["source"]).strip()), "not stored executed"
+    errors = [c for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"
+              and "raises-exception" not in c.get("metadata", {}).get("tags", [])]
+    assert not errors, "error outputs stored in cells not tagged raises-exception"
+    assert "NBVAL_CHECK_OUTPUT" in text, "no deterministic cell is checked by nbval"
+    for heading in ("Learning objectives", "Common bugs", "References", "Exercise"):
+        assert heading.lower() in text.lower(), f"missing section: {heading}"
