@@ -13,8 +13,9 @@ import argparse
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BADGE_RE = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"]+")

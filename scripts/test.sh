@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, then every notebook under nbval in smoke mode.
-# Exit 5 from pytest ("no tests collected") is a failure here, never a silent pass.
+# The whole test suite: ruff, the unit tests, then every notebook under nbval in smoke mode.
+# Uses the active environment, else .venv (made by scripts/quickstart.sh); installs the test tools
+# if they are missing. Exit 5 from pytest ("no tests collected") is a failure, never a silent pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${VIRTUAL_ENV:-}" ] && [ -f .venv/bin/activate ]; then
+    # shellcheck disable=SC1091
+    . .venv/bin/activate
+fi
+python -c "import pytest, nbval, sklearn, course_lib" 2>/dev/null || bash scripts/install.sh --test || exit 1
 export COURSE_MODE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0
 status=0
 
@@ -16,7 +22,8 @@ notebooks=(notebooks/[0-9]*.ipynb)
 if [ ${#notebooks[@]} -eq 0 ]; then
     echo "no notebooks found under notebooks/"; status=1
 else
-    python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -q -p no:cacheprovider "${notebooks[@]}"
+    python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -q -p no:cacheprovider \
+        "${notebooks[@]}"
     rc=$?; [ $rc -ne 0 ] && { echo "notebook tests failed (pytest exit $rc)"; status=1; }
 fi
 exit $status

@@ -42,7 +42,8 @@ def test_seed_everything_is_reproducible():
     generator = config.seed_everything(123)
     b = torch.rand(5), __import__("numpy").random.rand(3), __import__("random").random()
     assert torch.equal(a[0], b[0]) and (a[1] == b[1]).all() and a[2] == b[2]
-    assert torch.equal(torch.rand(2, generator=generator), torch.rand(2, generator=config.seed_everything(123)))
+    again = config.seed_everything(123)
+    assert torch.equal(torch.rand(2, generator=generator), torch.rand(2, generator=again))
 
 
 def test_device_selection():

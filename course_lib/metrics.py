@@ -1,0 +1,212 @@
+"""Segmentation metrics: Dice, IoU, accuracy, sensitivity, specificity, precision, F1, ROC/AUC, MAE, F-beta.
+
+Every function takes foreground *probabilities* (apply ``torch.sigmoid`` to a model's logits first) and
+a binary target, as torch tensors or NumPy arrays of the same shape (for example ``N x 1 x H x W``).
+
+Conventions (the same everywhere in the course):
+
+- **Pooled pixels.** All pixels of all images are counted together (one confusion matrix for the whole
+  batch/dataset), which is how retinal-vessel papers report DRIVE. A per-image average is a different
+  number: call the function once per image if you want that.
+- **Threshold.** A pixel is predicted foreground when ``prob >= threshold`` (the rule sklearn's
+  ``roc_curve`` uses, so thresholds returned by :func:`roc_curve` and :func:`max_f_beta` mean the same).
+- **Target.** Values in ``[0, 1]``; a pixel is foreground when ``target > 0.5``.
+- **Field of view.** With ``fov`` given, only pixels where ``fov > 0.5`` count (standard on DRIVE,
+  whose black corners would otherwise inflate accuracy and specificity).
+- **Undefined ratios.** A ratio whose denominator is 0 is ``nan`` (e.g. specificity when every pixel is
+  foreground: there are no negatives to be specific about; AUC when only one class is present), except
+  Dice, IoU and F1, which are ``1.0`` when the target and the prediction are both empty (a perfect
+  "nothing here" answer).
+- **F1 is Dice.** For binary masks ``F1 = 2TP / (2TP + FP + FN) = Dice``; both names are reported
+  because papers use both.
+
+Common bug (course bug 6): sensitivity is ``TP / (TP + FN)`` (how much of the vessel we found); the
+formula ``TP / (TP + FP)`` is *precision* (how much of what we marked is vessel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+__all__ = [
+    "SCORE_NAMES", "confusion_counts", "mae", "max_f_beta", "roc_auc", "roc_curve", "scores_from_counts",
+    "segmentation_scores",
+]
+
+SCORE_NAMES = ("dice", "iou", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
+
+ArrayLike = torch.Tensor | np.ndarray
+
+
+def _to_numpy(x: ArrayLike, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float64 if x.dtype == torch.float64 else torch.float32).numpy()
+    x = np.asarray(x)
+    if x.dtype == bool:
+        x = x.astype(np.float32)
+    if not np.issubdtype(x.dtype, np.number):
+        raise TypeError(f"{name} must be a tensor or a numeric array, got dtype {x.dtype}.")
+    return x
+
+
+def _same_shape(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape or np.squeeze(a).shape == np.squeeze(b).shape
+
+
+def _flatten_inputs(
+    prob: ArrayLike, target: ArrayLike, fov: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check the inputs and return the FOV-selected probabilities and boolean labels as 1-D arrays."""
+    p, t = _to_numpy(prob, "prob"), _to_numpy(target, "target")
+    if not _same_shape(p, t):
+        hint = ""
+        if p.ndim == 4 and p.shape[1] == 2:
+            hint = (" For 2-channel (softmax) outputs pass the foreground channel: "
+                    "torch.softmax(logits, 1)[:, 1:].")
+        raise ValueError(f"prob has shape {tuple(p.shape)} but target has shape {tuple(t.shape)}; "
+                         f"they must match pixel for pixel.{hint}")
+    if p.size == 0:
+        raise ValueError("prob and target are empty: there are no pixels to score.")
+    if np.isnan(p).any():
+        raise ValueError("prob contains NaN values; check the model output (a NaN loss during training?).")
+    if p.min() < 0 or p.max() > 1:
+        raise ValueError(f"prob must hold probabilities in [0, 1] but ranges over "
+                         f"[{p.min():.3g}, {p.max():.3g}]. These look like "
+                         "logits: apply torch.sigmoid(logits) first "
+                         "(or torch.softmax(logits, 1)[:, 1:] for a 2-channel output).")
+    if t.min() < 0 or t.max() > 1:
+        raise ValueError(f"target must be a mask with values in [0, 1] but ranges over [{t.min():.3g}, "
+                         f"{t.max():.3g}]. Divide 0..255 masks by 255.")
+    f = None if fov is None else _to_numpy(fov, "fov")
+    if f is not None and not _same_shape(f, p):
+        raise ValueError(f"fov has shape {tuple(f.shape)} but prob has {tuple(p.shape)}; "
+                         "pass one field-of-view mask per image, the same size as the image.")
+    p, t = p.reshape(-1), t.reshape(-1) > 0.5
+    if f is not None:
+        keep = f.reshape(-1) > 0.5
+        if not keep.any():
+            raise ValueError("The field-of-view mask is empty (no pixel > 0.5), so there is nothing to "
+                             "score. Check that fov is a 0/1 mask of the image, or pass fov=None.")
+        p, t = p[keep], t[keep]
+    return p, t
+
+
+def confusion_counts(
+    prob: ArrayLike, target: ArrayLike, fov: ArrayLike | None = None, threshold: float = 0.5
+) -> dict[str, int]:
+    """Pooled ``tp, fp, tn, fn`` pixel counts at ``prob >= threshold`` (inside the FOV if given)."""
+    return _counts(*_flatten_inputs(prob, target, fov), threshold)
+
+
+def _counts(p: np.ndarray, t: np.ndarray, threshold: float) -> dict[str, int]:
+    pred = p >= threshold
+    tp = int(np.count_nonzero(pred & t))
+    fp = int(np.count_nonzero(pred & ~t))
+    fn = int(np.count_nonzero(~pred & t))
+    return {"tp": tp, "fp": fp, "tn": int(t.size - tp - fp - fn), "fn": fn}
+
+
+def _ratio(num: float, den: float, empty: float = float("nan")) -> float:
+    return float(num / den) if den > 0 else empty
+
+
+def scores_from_counts(tp: int, fp: int, tn: int, fn: int) -> dict[str, float]:
+    """Threshold metrics from confusion counts (no AUC); see the module docstring for 0/0 conventions."""
+    dice = _ratio(2 * tp, 2 * tp + fp + fn, empty=1.0)
+    return {
+        "dice": dice,
+        "iou": _ratio(tp, tp + fp + fn, empty=1.0),
+        "accuracy": _ratio(tp + tn, tp + fp + tn + fn),
+        "sensitivity": _ratio(tp, tp + fn),      # recall, true-positive rate
+        "specificity": _ratio(tn, tn + fp),      # true-negative rate
+        "precision": _ratio(tp, tp + fp),        # NOT sensitivity (course bug 6)
+        "f1": dice,
+    }
+
+
+def _auc(p: np.ndarray, t: np.ndarray) -> float:
+    """Mann-Whitney AUC: P(score of a random positive > a random negative), ties counting 1/2."""
+    n_pos = int(np.count_nonzero(t))
+    n_neg = t.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(p)  # average ranks for ties, 1-based
+    rank_sum = ranks[t].sum(dtype=np.float64)
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def roc_auc(prob: ArrayLike, target: ArrayLike, fov: ArrayLike | None = None) -> float:
+    """Exact area under the ROC curve (``nan`` when only one class is present)."""
+    return _auc(*_flatten_inputs(prob, target, fov))
+
+
+def segmentation_scores(
+    prob: ArrayLike, target: ArrayLike, fov: ArrayLike | None = None, threshold: float = 0.5
+) -> dict[str, float]:
+    """All course metrics as python floats: dice, iou, accuracy, sensitivity, specificity, precision, f1, auc.
+
+    ``prob``: foreground probabilities; ``target``: 0/1 mask of the same shape; ``fov``: optional 0/1
+    field-of-view mask (only pixels inside count). Pixels are pooled over the batch.
+    """
+    p, t = _flatten_inputs(prob, target, fov)
+    scores = scores_from_counts(**_counts(p, t, threshold))
+    scores["auc"] = _auc(p, t)
+    return scores
+
+
+def _cumulative_counts(p: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True/false positives when thresholding at each distinct score, highest threshold first."""
+    order = np.argsort(p, kind="stable")[::-1]
+    p, t = p[order], t[order]
+    last_of_each = np.r_[np.flatnonzero(np.diff(p)), p.size - 1]
+    tps = np.cumsum(t, dtype=np.int64)[last_of_each]
+    fps = last_of_each + 1 - tps
+    return tps, fps, p[last_of_each]
+
+
+def roc_curve(
+    prob: ArrayLike, target: ArrayLike, fov: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve ``(fpr, tpr, thresholds)``, one point per distinct probability (highest first).
+
+    Matches ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``: the first point is
+    ``(0, 0)`` at threshold ``inf``. With only one class present the undefined rate is ``nan``.
+    """
+    p, t = _flatten_inputs(prob, target, fov)
+    tps, fps, thresholds = _cumulative_counts(p, t)
+    tps, fps = np.r_[0, tps], np.r_[0, fps]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fpr = fps / fps[-1] if fps[-1] > 0 else np.full(fps.shape, np.nan)
+        tpr = tps / tps[-1] if tps[-1] > 0 else np.full(tps.shape, np.nan)
+    return fpr, tpr, np.r_[np.inf, thresholds]
+
+
+def mae(prob: ArrayLike, target: ArrayLike) -> float:
+    """Mean absolute error between the probability map and the (possibly soft) target, pooled."""
+    p, t = _to_numpy(prob, "prob"), _to_numpy(target, "target")
+    _flatten_inputs(p, t)  # same checks as everywhere (shape, ranges)
+    return float(np.abs(p.astype(np.float64) - t.reshape(p.shape)).mean())
+
+
+def max_f_beta(
+    prob: ArrayLike, target: ArrayLike, beta2: float = 0.3, fov: ArrayLike | None = None
+) -> tuple[float, float]:
+    """Best ``F_beta = (1 + b2) P R / (b2 P + R)`` over all thresholds; returns ``(best_f, threshold)``.
+
+    ``beta2 = 0.3`` weights precision more than recall (the salient-object convention of U^2-Net).
+    Every distinct probability is tried as a threshold (exact, no 256-level binning); pixels pooled.
+    Returns ``(0.0, nan)`` when the target has no foreground.
+    """
+    p, t = _flatten_inputs(prob, target, fov)
+    tps, fps, thresholds = _cumulative_counts(p, t)
+    n_pos = int(np.count_nonzero(t))
+    if n_pos == 0:
+        return 0.0, float("nan")
+    precision = tps / (tps + fps)
+    recall = tps / n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.nan_to_num((1 + beta2) * precision * recall / (beta2 * precision + recall))
+    best = int(np.argmax(f))
+    return float(f[best]), float(thresholds[best])

@@ -1,0 +1,115 @@
+"""Attention U-Net (Oktay et al. 2018), in the widely used variant of LeeJunHyun/Image_Segmentation.
+
+The skeleton class here is shared with R2U-Net / R2AttU-Net (:mod:`course_lib.models.r2unet`): they
+differ only in the conv unit (double conv here, recurrent residual block there) and in whether the
+skips pass through attention gates.
+
+Configuration (3 in, 1 out, widths 64-1024: 34,878,573 parameters):
+    encoder: unit(C_in, 64), then max-pool 2 + unit for 128, 256, 512, 1024;
+    decoder: up-conv = nearest x2 upsample + 3x3 conv-BN-ReLU (halves the channels),
+             AttentionGate(F_g = F_l = w, F_int = w / 2) on the skip, concat [gated skip, up],
+             unit(2w, w);
+    head: 1x1 conv -> logits.
+The unit is 2 x (3x3 conv with bias - BN - ReLU); the conv biases before BN are redundant but are in
+the reference code and its parameter count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from course_lib import sizes
+from course_lib.blocks.attention import AttentionGate, AttentionUpConcat, with_conv_bias
+from course_lib.blocks.conv import DoubleConv, Down, UpConcat, UpsampleConv
+from course_lib.models.registry import register_model
+
+__all__ = ["AttentionUNet", "check_padded_size"]
+
+ConvUnit = Callable[[int, int], nn.Module]
+
+
+def check_padded_size(height: int, width: int, depth: int, model: str) -> None:
+    """Raise a ``ValueError`` naming the nearest valid sizes unless both sides are multiples of 2^depth."""
+    for side, name in ((height, "height"), (width, "width")):
+        if side < 1:
+            raise ValueError(f"{model}: input {name} must be positive, got {side}.")
+        sizes.check_valid_input(side, depth, padded=True, what=f"{model}: input {name}")
+
+
+def double_conv_with_bias(in_channels: int, out_channels: int) -> nn.Module:
+    """The reference conv unit: 2 x (3x3 conv with bias - BN - ReLU)."""
+    return with_conv_bias(DoubleConv(in_channels, out_channels))
+
+
+class AttentionUNet(nn.Module):
+    """A padded U-Net with nearest-upsample up-convs and, if ``attention``, attention-gated skips.
+
+    Args:
+        in_channels, out_channels: image channels and output logit channels.
+        widths: channels per level, shallow to deep; depth = ``len(widths) - 1`` poolings.
+        attention: put an :class:`AttentionGate` on every skip connection.
+        unit: ``unit(in, out) -> nn.Module``, the conv unit of every level (default: the reference
+            double conv with biases).
+
+    ``attention_maps()`` returns the last attention coefficients of each gate (deepest first).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 1,
+        widths: Sequence[int] = (64, 128, 256, 512, 1024),
+        *,
+        attention: bool = True,
+        unit: ConvUnit | None = None,
+    ) -> None:
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if len(widths) < 2:
+            raise ValueError(f"widths needs at least two levels, got {widths}.")
+        unit = double_conv_with_bias if unit is None else unit
+        self.widths = widths
+        self.depth = len(widths) - 1
+        self.attention = attention
+        self.encoder = nn.ModuleList(
+            [unit(in_channels, widths[0])]
+            + [Down(unit(widths[i - 1], widths[i])) for i in range(1, len(widths))]
+        )
+        steps: list[nn.Module] = []
+        for i in reversed(range(self.depth)):  # deepest decoder step first
+            w = widths[i]
+            up = with_conv_bias(UpsampleConv(widths[i + 1], w, mode="nearest"))
+            block = unit(2 * w, w)
+            steps.append(AttentionUpConcat(up, block, AttentionGate(w, w, w // 2)) if attention
+                         else UpConcat(up, block))
+        self.decoder = nn.ModuleList(steps)
+        self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
+
+    def check_input_size(self, height: int, width: int) -> None:
+        """Raise ``ValueError`` unless ``height`` and ``width`` are multiples of 2^depth."""
+        check_padded_size(height, width, self.depth, type(self).__name__)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input_size(*x.shape[-2:])
+        skips = []
+        for stage in self.encoder:
+            x = stage(x)
+            skips.append(x)
+        x = skips.pop()
+        for step, skip in zip(self.decoder, reversed(skips), strict=True):
+            x = step(x, skip)
+        return self.head(x)
+
+    def attention_maps(self) -> list[torch.Tensor | None]:
+        """The gates' last coefficients (N x 1 x H x W, deepest level first); empty without attention."""
+        return [step.gate.last_attention for step in self.decoder if isinstance(step, AttentionUpConcat)]
+
+
+@register_model("attention_unet")
+def attention_unet(**cfg: Any) -> AttentionUNet:
+    """Attention U-Net; ``in_channels=3, out_channels=1`` (defaults) has 34,878,573 parameters."""
+    return AttentionUNet(**cfg)

@@ -1,0 +1,75 @@
+"""Clear errors for the usual training mistakes, instead of a stack trace from deep inside torch.
+
+Each check raises :class:`TrainingError` with a plain message: what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+__all__ = ["TrainingError", "check_finite_loss", "check_input", "explain_forward_error", "first_conv"]
+
+
+class TrainingError(RuntimeError):
+    """A mistake in how training was set up (shapes, channels, sizes, a diverging loss)."""
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d | None:
+    """The model's first ``Conv2d`` (in registration order), which sees the input image."""
+    return next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+
+
+def check_input(model: nn.Module, image_shape: tuple[int, ...]) -> None:
+    """Before the first step: do the images have the channels and a size the model can take?
+
+    ``image_shape`` is ``C x H x W`` of one sample. If the model defines
+    ``check_input_size(height, width)`` (raising ValueError for sizes it cannot take), it is called.
+    """
+    if len(image_shape) != 3:
+        raise TrainingError(f"Each image must be C x H x W, got shape {tuple(image_shape)}. "
+                            "Add a channel axis to grayscale images (image[None]).")
+    channels, height, width = image_shape
+    conv = first_conv(model)
+    if conv is not None and conv.in_channels != channels:
+        raise TrainingError(
+            f"The model's first convolution expects {conv.in_channels} input channel(s) but the images have "
+            f"{channels}. Create the model with in_channels={channels} (or convert the images, e.g. "
+            "grayscale <-> RGB)."
+        )
+    check_size = getattr(model, "check_input_size", None)
+    if callable(check_size):
+        try:
+            check_size(height, width)
+        except ValueError as err:
+            raise TrainingError(f"The model cannot take {height}x{width} inputs: {err}") from None
+
+
+_SIZE_WORDS = ("size", "shape", "dimension", "match")
+
+
+def explain_forward_error(err: RuntimeError | ValueError, images: torch.Tensor) -> TrainingError | None:
+    """A TrainingError explaining a size-related failure inside ``model(images)``, else None."""
+    text = str(err).strip()
+    if "out of memory" in text.lower() or not any(word in text.lower() for word in _SIZE_WORDS):
+        return None
+    height, width = images.shape[-2:]
+    first_line = text.splitlines()[0] if text else type(err).__name__
+    return TrainingError(
+        f"The model failed on an input of size {height}x{width} (batch {tuple(images.shape)}). "
+        "A U-Net with k pooling steps needs height and width divisible by 2^k (the valid-convolution "
+        "U-Net needs sizes 16k + 12); pad or crop the images (or pick a size the model accepts). "
+        f"Torch said: {first_line}"
+    )
+
+
+def check_finite_loss(value: float, epoch: int, step: int, lr: float) -> None:
+    """Stop with a helpful message when the loss is NaN or infinite."""
+    if not math.isfinite(value):
+        raise TrainingError(
+            f"The loss became {value} at epoch {epoch}, step {step}. Training diverged: lower the learning "
+            f"rate (now {lr:g}; try {lr / 10:g}), check the inputs for NaN/inf values, and if it persists "
+            "train without mixed precision (amp=False). The checkpoints of earlier epochs are untouched."
+        )

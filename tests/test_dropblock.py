@@ -1,0 +1,159 @@
+"""DropBlock: the paper's gamma, measured drop rates, block shapes, eval identity, the schedule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib.blocks.dropblock import (
+    DropBlock2d,
+    LinearKeepProbSchedule,
+    dropblock_gamma,
+    expected_drop_rate,
+    measured_drop_rate,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+UNITS = 2**19  # activations per measurement
+
+
+def measure(keep_prob: float, block_size: int, size: int, seed: int = 0) -> float:
+    generator = torch.Generator().manual_seed(seed)
+    return measured_drop_rate(keep_prob, block_size, size, channels=UNITS // size**2, generator=generator)
+
+
+def sampling_tolerance(rate: float, block_size: int) -> float:
+    """Five standard errors of a measured rate: blocks make about UNITS / bs^2 independent draws."""
+    return 5 * math.sqrt(rate * (1 - rate) * block_size**2 / UNITS) + 0.002
+
+
+def test_gamma_is_the_papers_formula() -> None:
+    assert dropblock_gamma(0.9, 7, 64) == pytest.approx(0.1 / 49 * 64**2 / 58**2)
+    assert dropblock_gamma(0.9, 7, (32, 64)) == pytest.approx(0.1 / 49 * 32 * 64 / (26 * 58))
+    assert dropblock_gamma(0.8, 1, 10) == pytest.approx(0.2)  # block 1 is dropout
+    with pytest.raises(ValueError, match="does not fit"):
+        dropblock_gamma(0.9, 9, 8)
+    with pytest.raises(ValueError, match="keep_prob"):
+        dropblock_gamma(1.5, 3, 8)
+
+
+@pytest.mark.parametrize("keep_prob", [0.8, 0.9, 0.95])
+@pytest.mark.parametrize("block_size", [1, 2, 3, 4, 7, 8])
+@pytest.mark.parametrize("size", [8, 16, 33])
+def test_measured_drop_rate(keep_prob: float, block_size: int, size: int) -> None:
+    """Two tolerances. (1) Sampling: the measured rate is within five standard errors of the exact
+    expectation (at most 0.024 absolute, for 8x8 blocks). (2) Overlap bias: the expectation is within
+    15 % (relative) of the target 1 - keep_prob; the paper's gamma ignores overlapping blocks, so the
+    rate falls short, by about (1 - keep_prob)^2 / 2 in the interior (at most 14.1 % relative for
+    keep_prob >= 0.8, any block up to 11 and map up to 99 px)."""
+    measured = measure(keep_prob, block_size, size)
+    expected = expected_drop_rate(keep_prob, block_size, size)
+    target = 1.0 - keep_prob
+    assert measured == pytest.approx(expected, abs=sampling_tolerance(expected, block_size))
+    assert expected == pytest.approx(target, rel=0.15)
+    assert expected <= target + 1e-12
+
+
+def test_source_configuration_drops_about_37_percent() -> None:
+    """Common bug 3: p = 0.5, block 9 drops ~37-39 %, not the ~10 % DropBlock is meant for, and not
+    50 % either: 1 - (1 - gamma)^81 saturates at 1 - exp(-0.5) = 39.3 % in the interior."""
+    measured = measure(0.5, 9, 48)
+    assert expected_drop_rate(0.5, 9, 48) == pytest.approx(0.376, abs=0.001)
+    assert measured == pytest.approx(0.376, abs=sampling_tolerance(0.376, 9))
+    assert expected_drop_rate(0.5, 9, 592) == pytest.approx(1 - math.exp(-0.5), abs=0.002)
+    # The naive gamma = p / bs^2 with seeds anywhere (many public versions) lands in the same range.
+    naive = expected_drop_rate(0.5, 9, 48, gamma=0.5 / 81, valid_seeds=False)
+    assert 0.35 < naive < 0.38
+    assert expected_drop_rate(0.9, 7, 74) == pytest.approx(0.095, abs=0.001)
+
+
+@pytest.mark.parametrize("block_size", [2, 3, 4, 5, 6, 8])
+@pytest.mark.parametrize("shape", [(17, 17), (16, 23), (9, 30)])
+def test_blocks_are_exact_squares_and_shape_is_kept(block_size: int, shape: tuple[int, int]) -> None:
+    torch.manual_seed(1)
+    layer = DropBlock2d(0.8, block_size).train()
+    x = torch.randn(4, 3, *shape)
+    y = layer(x)
+    assert y.shape == x.shape
+    dropped = 1.0 - layer.last_mask
+    assert dropped.sum() > 0
+    # Morphological opening with a bs x bs square leaves a union of whole bs x bs blocks unchanged.
+    bs = min(block_size, *shape)
+    eroded = -F.max_pool2d(-dropped, bs, stride=1)
+    opened = F.max_pool2d(F.pad(eroded, (bs - 1,) * 4), bs, stride=1)
+    assert torch.equal(opened, dropped)
+
+
+def test_tiny_maps_clamp_the_block() -> None:
+    torch.manual_seed(2)
+    layer = DropBlock2d(0.9, 7).train()
+    y = layer(torch.ones(20000, 1, 3, 5))
+    assert y.shape == (20000, 1, 3, 5)
+    kept = layer.last_mask.sum(dim=(2, 3)).long()
+    # The block is clamped to 3x3: seeds at columns 0, 1, 2 drop 3x3 squares of the 3x5 map, so a channel
+    # keeps 15 (no seed), 6 (one), 3 (two adjacent) or 0 pixels.
+    assert set(kept.unique().tolist()) == {0, 3, 6, 15}
+    assert 1 - layer.last_mask.mean().item() == pytest.approx(expected_drop_rate(0.9, 7, (3, 5)), abs=0.01)
+
+
+def test_eval_and_keep_prob_one_are_identity() -> None:
+    x = torch.randn(2, 4, 16, 16)
+    layer = DropBlock2d(0.5, 3).eval()
+    assert layer(x) is x
+    assert DropBlock2d(1.0, 3).train()(x) is x
+
+
+def test_rescaling_keeps_the_sum() -> None:
+    torch.manual_seed(3)
+    y = DropBlock2d(0.7, 5).train()(torch.ones(8, 4, 20, 20))
+    assert y.mean().item() == pytest.approx(1.0, abs=1e-5)
+    assert (y == 0).any()
+
+
+def test_gradients_flow_through_kept_units_only() -> None:
+    torch.manual_seed(4)
+    layer = DropBlock2d(0.8, 3).train()
+    x = torch.randn(2, 3, 12, 12, requires_grad=True)
+    layer(x).sum().backward()
+    mask = layer.last_mask
+    scale = mask.numel() / mask.sum()
+    assert torch.allclose(x.grad, mask * scale)
+
+
+def test_linear_schedule() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), DropBlock2d(0.5, 3), nn.Sequential(DropBlock2d(0.5, 5)))
+    schedule = LinearKeepProbSchedule(model, start=1.0, end=0.9, steps=10)
+    layers = [m for m in model.modules() if isinstance(m, DropBlock2d)]
+    assert [m.keep_prob for m in layers] == [1.0, 1.0]
+    for _ in range(5):
+        schedule.step()
+    assert all(m.keep_prob == pytest.approx(0.95) for m in layers)
+    for _ in range(20):
+        schedule.step()
+    assert all(m.keep_prob == pytest.approx(0.9) for m in layers)
+    fresh = LinearKeepProbSchedule(layers, start=1.0, end=0.9, steps=10)
+    fresh.load_state_dict({**schedule.state_dict(), "count": 3})
+    assert layers[0].keep_prob == pytest.approx(0.97)
+    with pytest.raises(ValueError, match="no DropBlock2d"):
+        LinearKeepProbSchedule(nn.Conv2d(1, 1, 3))
+
+
+def test_bad_arguments_are_explained() -> None:
+    with pytest.raises(ValueError, match="KEPT"):
+        DropBlock2d(0.0, 3)
+    with pytest.raises(ValueError, match="block_size"):
+        DropBlock2d(0.9, 0)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        DropBlock2d(0.9, 3).train()(torch.ones(3, 8, 8))
