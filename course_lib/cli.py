@@ -118,7 +118,8 @@ def train_command(args: argparse.Namespace) -> dict[str, Any]:
     fig = viz.show_predictions(images, probs, masks, fovs=fovs, n=n_show)
     viz.save_figure(fig, out_dir / "predictions.png")
     print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-    print(f"trained in {seconds:.0f} s; wrote metrics.json, learning_curves.png, predictions.png to {out_dir}")
+    print(f"trained in {seconds:.0f} s; wrote metrics.json, learning_curves.png and predictions.png "
+          f"to {out_dir}")
     return metrics
 
 

@@ -51,7 +51,7 @@ def test_baseline_and_stats_on_a_separable_toy_set():
 
 
 def test_stats_of_a_synthetic_dataset_and_table():
-    data = cl.data.load("synthetic-membranes", n=2, size=64)
+    data = cl.data.load("synthetic-membranes", n=2, size=96)
     row = tour.dataset_stats(data, "m")
     assert row["fov"] is None and row["instances"] >= 1
     table = tour.format_table([row, {**row, "dataset": "a|b", "fov": 0.5}]).splitlines()
