@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 # Heavier submodules load on first use (``cl.viz`` pulls in matplotlib, ``cl.widgets`` ipywidgets).
 _LAZY_SUBMODULES = (
     "engine", "losses", "metrics", "viz", "widgets", "receptive_field", "notebook", "exercises", "sizes",
-    "recipes", "inspect_model", "tour", "cli",
+    "recipes", "inspect_model", "tour", "cli", "explorers", "protocols",
 )
 
 __all__ = ["blocks", "config", "create_model", "data", "list_models", "models", *_LAZY_SUBMODULES]

@@ -28,9 +28,34 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def use_inline_figures(figure_format: str = "jpeg", quality: int = 90) -> bool:
+    """In a Jupyter kernel, show figures inline in a compact format; returns whether it applied.
+
+    Inline figures are the only kind nbconvert and nbval store, and JPEG keeps an executed chapter a
+    few MB instead of tens (photographs and heatmaps dominate the course's figures). Outside IPython
+    (a script, the tests) nothing changes.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with Jupyter
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    shell.run_line_magic("matplotlib", "inline")
+    shell.run_line_magic("config", f"InlineBackend.figure_formats = [{figure_format!r}]")
+    kwargs = {"bbox_inches": "tight"}
+    if figure_format in ("jpeg", "jpg"):
+        kwargs["pil_kwargs"] = {"quality": quality}
+    shell.run_line_magic("config", f"InlineBackend.print_figure_kwargs = {kwargs!r}")
+    return True
+
+
 def setup(expected_minutes: dict[str, float] | None = None, *, mode: str | None = None,
-          seed: int = 0) -> ChapterSetup:
-    """Apply ``mode`` (if given), seed everything, and print the mode, device and expected time."""
+          seed: int = 0, figure_format: str = "jpeg") -> ChapterSetup:
+    """Apply ``mode`` (if given), seed everything, show figures inline and print the mode, device and
+    expected time."""
+    use_inline_figures(figure_format)
     if mode:
         config.set_mode(mode)
     config.seed_everything(seed)
