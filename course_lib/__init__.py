@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _LAZY_SUBMODULES = (
     "engine", "losses", "metrics", "viz", "widgets", "receptive_field", "notebook", "exercises", "sizes",
     "recipes", "inspect_model", "tour", "cli", "explorers", "protocols",
+    "instance_metrics",
 )
 
 __all__ = ["blocks", "config", "create_model", "data", "list_models", "models", *_LAZY_SUBMODULES]

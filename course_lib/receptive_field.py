@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from course_lib.blocks.dropblock import DropBlock2d
 
 __all__ = [
-    "LayerRF", "analytic", "bounding_box", "effective_receptive_field", "footprint", "rf_box",
+    "LayerRF", "analytic", "bounding_box", "conv_stack", "effective_receptive_field", "erf_summary",
+    "footprint", "rf_box",
 ]
 
 # Layers that change neither where nor how far an output pixel looks (per-pixel maps).
@@ -326,3 +327,68 @@ def effective_receptive_field(
             raise ValueError("The gradient is zero everywhere (dead ReLUs or zero weights?): no ERF to show.")
         heat = heat / total
     return heat
+
+
+def conv_stack(
+    kernel: int = 3,
+    dilation: int | Sequence[int] = 1,
+    layers: int | None = None,
+    *,
+    downsample: str = "none",
+    every: int = 1,
+    channels: int = 1,
+    padding: str = "same",
+) -> nn.Sequential:
+    """A plain stack of ``kernel x kernel`` convs with ReLU, for receptive-field experiments.
+
+    ``dilation``: one rate for all ``layers``, or one rate per layer (then ``layers`` may be omitted).
+    ``downsample``: ``"none"``, ``"stride"`` (every ``every``-th conv has stride 2) or ``"maxpool"``
+    (a 2x2 max-pool after every ``every``-th conv). ``padding``: ``"same"`` (``d (k - 1) // 2``, the
+    size is kept for odd kernels) or ``"valid"`` (0). ``channels`` sets the width (in = out).
+    """
+    rates = [int(dilation)] * (layers if layers is not None else 1) if isinstance(dilation, int) else \
+        [int(d) for d in dilation]
+    if layers is not None and len(rates) != layers:
+        raise ValueError(f"conv_stack: {len(rates)} dilation rates for {layers} layers; give one rate or "
+                         "one per layer.")
+    if kernel < 1 or not rates or min(rates) < 1:
+        raise ValueError(f"conv_stack: kernel ({kernel}) and dilations ({rates}) must be >= 1, "
+                         "with at least one layer.")
+    if downsample not in ("none", "stride", "maxpool"):
+        raise ValueError(f"conv_stack: downsample must be 'none', 'stride' or 'maxpool', got {downsample!r}.")
+    if padding not in ("same", "valid"):
+        raise ValueError(f"conv_stack: padding must be 'same' or 'valid', got {padding!r}.")
+    if every < 1:
+        raise ValueError(f"conv_stack: every must be >= 1, got {every}.")
+    modules: list[nn.Module] = []
+    for index, rate in enumerate(rates):
+        down = downsample != "none" and (index + 1) % every == 0
+        stride = 2 if down and downsample == "stride" else 1
+        pad = rate * (kernel - 1) // 2 if padding == "same" else 0
+        conv = nn.Conv2d(channels, channels, kernel, stride=stride, padding=pad, dilation=rate)
+        modules += [conv, nn.ReLU()]
+        if down and downsample == "maxpool":
+            modules.append(nn.MaxPool2d(2))
+    return nn.Sequential(*modules)
+
+
+def erf_summary(heat: torch.Tensor, masses: Sequence[float] = (0.5, 0.9)) -> dict[str, float]:
+    """Size of an ERF heat map: ``area50``/``area90`` (fewest pixels holding 50 % / 90 % of the mass),
+    ``side90`` (sqrt of area90: the side of a square as large), and ``std`` (RMS distance in px from
+    the heat-weighted centre, per axis: a Gaussian ERF of scale sigma gives ``std`` = sigma).
+    """
+    heat = heat.detach().double().cpu()
+    if heat.dim() != 2 or (heat < 0).any() or heat.sum() <= 0:
+        raise ValueError("erf_summary expects a non-negative, non-zero H x W map "
+                         "(as effective_receptive_field returns).")
+    p = heat / heat.sum()
+    ordered = torch.sort(p.flatten(), descending=True).values.cumsum(0)
+    summary = {f"area{round(100 * m)}": float(int(torch.searchsorted(ordered, float(m))) + 1)
+               for m in masses}
+    if "area90" in summary:
+        summary["side90"] = summary["area90"] ** 0.5
+    rows = torch.arange(p.shape[0], dtype=p.dtype)[:, None]
+    cols = torch.arange(p.shape[1], dtype=p.dtype)[None, :]
+    ci, cj = (p * rows).sum(), (p * cols).sum()
+    summary["std"] = float(((p * ((rows - ci) ** 2 + (cols - cj) ** 2)).sum() / 2) ** 0.5)
+    return summary

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "LayerSize", "check_valid_input", "context_margin", "layer_sizes", "mirror_pad", "nearest_valid_sizes",
-    "output_size", "skip_crops", "smallest_valid_input", "valid_input_sizes",
+    "output_size", "skip_crops", "smallest_valid_input", "valid_input_sizes", "walk_sizes",
 ]
 
 _CONV_LOSS = 2  # a 3x3 valid convolution loses one pixel on each side
@@ -57,13 +57,16 @@ def _walk(
     in_channels: int = 1,
     out_channels: int = 2,
     convs_per_level: int = 2,
+    rows: list[LayerSize] | None = None,
 ) -> list[LayerSize]:
-    """Follow one side length through the network; raise ``_InvalidSizeError`` where it breaks."""
+    """Follow one side length through the network; raise ``_InvalidSizeError`` where it breaks (the
+    layers walked so far are then in ``rows``, if given)."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}.")
     w = _widths(depth, widths)
     loss = 0 if padded else _CONV_LOSS
-    rows = [LayerSize("input", input_size, in_channels)]
+    rows = [] if rows is None else rows
+    rows.append(LayerSize("input", input_size, in_channels))
     size = input_size
     if size < 1:
         raise _InvalidSizeError(f"the input size must be positive, got {size}")
@@ -186,6 +189,19 @@ def layer_sizes(
     """
     check_valid_input(input_size, depth, padded)
     return _walk(int(input_size), depth, padded, widths, in_channels, out_channels)
+
+
+def walk_sizes(
+    input_size: int, padded: bool = False, depth: int = 4, widths: tuple[int, ...] | None = None
+) -> tuple[list[LayerSize], str | None]:
+    """Like :func:`layer_sizes` but never raises for a bad size: the rows walked until the arithmetic
+    breaks and the reason (``None`` when ``input_size`` is valid). Used by the size explorer."""
+    rows: list[LayerSize] = []
+    try:
+        _walk(int(input_size), depth, padded, widths, rows=rows)
+    except _InvalidSizeError as err:
+        return rows, str(err)
+    return rows, None
 
 
 def mirror_pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:

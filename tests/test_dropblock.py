@@ -14,6 +14,7 @@ from course_lib.blocks.dropblock import (
     LinearKeepProbSchedule,
     dropblock_gamma,
     expected_drop_rate,
+    grow_blocks,
     measured_drop_rate,
 )
 
@@ -157,3 +158,48 @@ def test_bad_arguments_are_explained() -> None:
         DropBlock2d(0.9, 0)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         DropBlock2d(0.9, 3).train()(torch.ones(3, 8, 8))
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 6])
+def test_grow_blocks_matches_a_direct_loop(block_size: int) -> None:
+    generator = torch.Generator().manual_seed(5)
+    seeds = torch.rand(1, 2, 11 - block_size + 1, 9 - block_size + 1, generator=generator) < 0.1
+    seeds[0, 0, -1, 0] = True
+    expected = torch.zeros(1, 2, 11, 9)
+    for c, i, j in seeds[0].nonzero().tolist():
+        expected[0, c, i:i + block_size, j:j + block_size] = 1
+    assert torch.equal(grow_blocks(seeds, block_size), expected)
+
+
+def test_share_channels_drops_the_same_blocks() -> None:
+    torch.manual_seed(6)
+    layer = DropBlock2d(0.7, 3, share_channels=True).train()
+    layer(torch.ones(2, 5, 16, 16))
+    assert layer.last_mask.shape == (2, 5, 16, 16)
+    assert torch.equal(layer.last_mask[:, :1].expand(-1, 5, -1, -1), layer.last_mask)
+
+
+def test_schedule_as_an_engine_callback_steps_per_epoch_and_resumes(tmp_path) -> None:
+    import course_lib as cl
+
+    data = [{"image": torch.rand(1, 16, 16), "mask": (torch.rand(1, 16, 16) > 0.5).float()} for _ in range(2)]
+    model = cl.create_model("unet", widths=(4, 8), regularizer=lambda level, c: DropBlock2d(1.0, 3))
+    seen = []
+
+    class Spy:
+        def on_epoch_start(self, ctx) -> None:  # runs after the schedule (it comes first in callbacks)
+            seen.append(model.regularizers["encoder_0"].keep_prob)
+
+    schedule = LinearKeepProbSchedule(model, 1.0, 0.8, steps=2)
+    history = cl.engine.fit(model, data, data, epochs=3, batch_size=2, progress=False,
+                            callbacks=[schedule, Spy()])
+    assert seen == pytest.approx([1.0, 0.9, 0.8])
+    assert history["keep_prob"] == pytest.approx([1.0, 0.9, 0.8])
+    assert schedule.values() == pytest.approx([1.0, 0.9, 0.8])
+    # resumed: epoch 3 of a fresh run (after 2 checkpointed epochs) gets the epoch-3 keep_prob
+    cl.engine.fit(model, data, epochs=2, batch_size=2, progress=False, out_dir=tmp_path)
+    fresh = LinearKeepProbSchedule(model, 1.0, 0.8, steps=2)
+    seen.clear()
+    cl.engine.fit(model, data, epochs=3, batch_size=2, progress=False, out_dir=tmp_path,
+                  callbacks=[fresh, Spy()])
+    assert seen == pytest.approx([0.8])

@@ -19,7 +19,9 @@ from course_lib.blocks import SEBlock
 from course_lib.receptive_field import (
     analytic,
     bounding_box,
+    conv_stack,
     effective_receptive_field,
+    erf_summary,
     footprint,
     rf_box,
 )
@@ -83,6 +85,56 @@ def test_analytic_equals_footprint_for_stacks(name: str) -> None:
         mask = footprint(model, (1, size, size), pixel)
         assert bounding_box(mask) == (top, left, bottom, right)
         assert side(mask) == (last.rf, last.rf)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 5])
+def test_analytic_equals_footprint_on_a_grid(kernel: int, dilation: int, stride: int) -> None:
+    """Three equal layers (valid padding), every combination: box, size and pixel count agree."""
+    model = nn.Sequential(*(nn.Conv2d(1, 1, kernel, stride=stride, dilation=dilation) for _ in range(3)))
+    size = 100
+    table = analytic(model, input_size=size)
+    assert model(torch.zeros(1, 1, size, size)).shape[-1] == table[-1].size
+    pixel = (table[-1].size // 2, table[-1].size - 1)
+    mask = footprint(model, (1, size, size), pixel)
+    assert bounding_box(mask) == rf_box(table, pixel)
+    assert side(mask) == (table[-1].rf,) * 2
+    # Seen pixels per axis: sums of one offset per layer; gaps when the dilation outruns the layers below.
+    offsets = {0}
+    for layer in range(3):
+        offsets = {o + t * dilation * stride**layer for o in offsets for t in range(kernel)}
+    assert mask.sum() == len(offsets) ** 2
+
+
+def test_conv_stack_geometry() -> None:
+    stack = conv_stack(3, 2, 3)
+    assert [m.dilation for m in stack if isinstance(m, nn.Conv2d)] == [(2, 2)] * 3
+    assert analytic(stack)[-1].rf == 13
+    pooled = conv_stack(3, (1, 2, 5), downsample="maxpool", every=2, channels=4)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in pooled) == 1
+    assert pooled(torch.zeros(1, 4, 32, 32)).shape == (1, 4, 16, 16)
+    assert [r.jump for r in analytic(conv_stack(3, 1, 4, downsample="stride", every=2))] == [1, 2, 2, 4]
+    with pytest.raises(ValueError, match="dilation rates"):
+        conv_stack(3, (1, 2), layers=3)
+    with pytest.raises(ValueError, match="downsample"):
+        conv_stack(3, 1, 2, downsample="avgpool")
+
+
+def test_erf_summary() -> None:
+    rows, cols = torch.meshgrid(torch.arange(61.0), torch.arange(61.0), indexing="ij")
+    gauss = torch.exp(-((rows - 30) ** 2 + (cols - 30) ** 2) / (2 * 4.0**2))
+    stats = erf_summary(gauss)
+    assert stats["std"] == pytest.approx(4.0, rel=1e-3)
+    # a 2-D Gaussian holds mass m inside radius sigma * sqrt(-2 ln(1 - m))
+    assert stats["area50"] == pytest.approx(math.pi * 16 * 2 * math.log(2), rel=0.05)
+    assert stats["area90"] == pytest.approx(math.pi * 16 * 2 * math.log(10), rel=0.05)
+    assert stats["side90"] == pytest.approx(stats["area90"] ** 0.5)
+    point = torch.zeros(9, 9)
+    point[4, 4] = 3.0
+    assert erf_summary(point) == {"area50": 1.0, "area90": 1.0, "side90": 1.0, "std": 0.0}
+    with pytest.raises(ValueError, match="non-negative"):
+        erf_summary(-gauss)
 
 
 def test_padding_clips_the_footprint_at_the_border() -> None:

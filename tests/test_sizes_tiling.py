@@ -151,6 +151,23 @@ def test_padded_net_seams_and_sliding_window_blending(padded_net: nn.Module) -> 
     assert tiling.seam_error(gauss, whole, 64).max < tiling.seam_error(mean, whole, 64).max < naive.max
 
 
+def test_overlap_tile_with_a_margin_hides_a_padded_nets_seams(padded_net: nn.Module,
+                                                               valid_net: nn.Module) -> None:
+    image = torch.rand(1, 128, 128)
+    with torch.no_grad():
+        whole = padded_net(image[None])[0]
+    naive = tiling.seam_error(tiling.overlap_tile_predict(padded_net, image, 64), whole, 64)  # margin 0
+    halo = tiling.seam_error(tiling.overlap_tile_predict(padded_net, image, 64, margin=32), whole, 64)
+    assert naive == tiling.seam_error(tiling.naive_tile_predict(padded_net, image, 64), whole, 64)
+    assert halo.seam < 0.3 * naive.seam and halo.max < naive.max
+    # a valid net: 16 px more context per side changes nothing (the pooling grid keeps its phase)
+    small = torch.rand(1, 70, 90)
+    torch.testing.assert_close(tiling.overlap_tile_predict(valid_net, small, 48, margin=108),
+                               tiling.overlap_tile_predict(valid_net, small, 48), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="margin >= 92"):
+        tiling.overlap_tile_predict(valid_net, small, 48, margin=40)
+
+
 def test_sliding_window_blends_a_convolution_exactly() -> None:
     conv = nn.Conv2d(1, 2, kernel_size=1)  # translation-equivariant, no border effects: any blend is exact
     image = torch.rand(1, 70, 90)

@@ -151,3 +151,40 @@ def test_depth_follows_widths_and_is_deterministic() -> None:
     assert a.depth == 2 and len(a.encoder) == 2 and len(a.decoder) == 2
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert a.valid_input_sizes(40) == [4, 8, 12, 16, 20, 24, 28, 32, 36, 40]
+
+
+def test_regularizer_is_additive_and_default_free() -> None:
+    """Chapter 03: a regulariser after each level's double conv; None (default) is the plain U-Net."""
+    torch.manual_seed(2)
+    plain = cl.create_model("unet", widths=SMALL)
+    torch.manual_seed(2)
+    reg = cl.create_model("unet", widths=SMALL, regularizer=lambda level, c: cl.blocks.DropBlock2d(0.5, 3))
+    assert plain.regularizers is None and "regularize" not in plain.config
+    assert n_params(reg) == n_params(plain)
+    assert list(reg.state_dict()) == list(plain.state_dict())  # same keys: weights load either way
+    assert sorted(reg.regularizers) == ["bottleneck", "encoder_0", "encoder_1", "encoder_2", "encoder_3"]
+    x = torch.randn(2, 1, 32, 32)
+    reg.load_state_dict(plain.state_dict())
+    plain.eval(), reg.eval()
+    with torch.no_grad():
+        assert torch.equal(reg(x), plain(x))  # eval: DropBlock is the identity
+    reg.train()
+    assert not torch.equal(reg(x), plain.train()(x))
+
+
+def test_regularizer_parts_levels_and_errors() -> None:
+    seen = []
+
+    def factory(level: int, channels: int) -> nn.Module:
+        seen.append((level, channels))
+        return nn.Dropout2d(0.1)
+
+    model = cl.create_model("unet", widths=(4, 8, 16), regularizer=factory,
+                            regularize=("decoder", "bottleneck"))
+    assert seen == [(0, 4), (1, 8), (2, 16)]
+    assert sorted(model.regularizers) == ["bottleneck", "decoder_0", "decoder_1"]
+    assert model.config["regularize"] == ("decoder", "bottleneck")
+    with pytest.raises(ValueError, match="regularize="):
+        cl.create_model("unet", widths=(4, 8, 16), regularizer=factory, regularize=("middle",))
+    with pytest.raises(TypeError, match=r"not an nn\.Module"):
+        cl.create_model("unet", widths=(4, 8, 16), regularizer=lambda level, c: 0.1)

@@ -133,3 +133,41 @@ def test_isbi_label_is_fast_and_sane() -> None:
     membrane = labels == 0
     assert w[membrane].mean() > 2 * w[~membrane].mean()  # membranes between cells are up-weighted
     assert w.max() <= 10 + w[membrane].min() + 1e-4
+
+
+def test_isbi_protocol_pipeline_on_synthetic_membranes() -> None:
+    from course_lib import instance_metrics
+    from course_lib.data import load
+    from course_lib.protocols import isbi
+
+    images = load("synthetic-membranes", "train", n=2, size=96, seed=3)
+    patches = isbi.training_patches(images, input_size=64, patches_per_image=2, elastic=True, seed=0)
+    sample = patches[1]
+    assert sample["weight"].shape == sample["mask"].shape == (1, 64, 64)
+    full = wm.unet_weight_map(images[0]["instances"])
+    assert float(sample["weight"].max()) <= float(full.max()) + 1e-3 and float(sample["weight"].min()) > 0
+    # without augmentation a patch's weight is the crop of the full image's map (not the patch's own map)
+    class Coordinates(torch.utils.data.Dataset):  # image value = pixel index, so a patch tells where it was
+        def __len__(self) -> int:
+            return 1
+
+        def __getitem__(self, i: int) -> dict:
+            return {**images[0], "image": torch.arange(96 * 96, dtype=torch.float32).reshape(1, 96, 96)}
+
+    plain = isbi.training_patches(Coordinates(), input_size=64, patches_per_image=3, elastic=False, seed=0)
+    plain.transform = None
+    for k in range(3):
+        crop = plain[k]
+        top, left = divmod(int(crop["image"][0, 0, 0]), 96)
+        np.testing.assert_allclose(crop["weight"][0].numpy(), full[0, top:top + 64, left:left + 64])
+
+    a, b = isbi.make_model("padded", base_width=2), isbi.make_model("padded", base_width=2)
+    same = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    assert all(torch.equal(p, q) for p, q in same)
+    assert isbi.make_model("valid", base_width=2).padding == "valid"
+    truth = load("synthetic-membranes", "val", n=2, size=96, seed=3)
+    result = isbi.evaluate_cells(a, truth, thresholds=(0.5,))
+    pairs = sum(len(instance_metrics.touching_pairs(truth[i]["instances"], 4)) for i in range(2))
+    assert result.cells["touching_pairs"] == pairs and 0 <= result.cells["rand_error"] <= 1
+    assert result.per_threshold[0.5] == pytest.approx(result.cells["rand_error"])
+    assert len(result.probs) == 2 and result.probs[0].shape == (1, 96, 96)

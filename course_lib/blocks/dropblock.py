@@ -40,13 +40,15 @@ also crashed on maps smaller than the block and mis-shaped outputs for even bloc
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = [
-    "DropBlock2d", "LinearKeepProbSchedule", "dropblock_gamma", "expected_drop_rate", "measured_drop_rate",
+    "DropBlock2d", "LinearKeepProbSchedule", "dropblock_gamma", "expected_drop_rate", "grow_blocks",
+    "measured_drop_rate",
 ]
 
 
@@ -144,21 +146,23 @@ class DropBlock2d(nn.Module):
         return (f"keep_prob={self.keep_prob}, block_size={self.block_size}, "
                 f"share_channels={self.share_channels}")
 
-    def block_mask(self, shape: torch.Size | tuple[int, ...], device=None, generator=None) -> torch.Tensor:
-        """Sample a float mask (1 = keep, 0 = drop) for an input of ``shape`` = (N, C, H, W)."""
+    def sample_seeds(self, shape: torch.Size | tuple[int, ...], device=None, generator=None) -> torch.Tensor:
+        """Bool seeds (block top-left corners) for an input of ``shape`` = (N, C, H, W): shape
+        ``(N, C or 1, H - bs + 1, W - bs + 1)`` with ``bs = min(block_size, H, W)``, each True with
+        probability gamma. Only positions where a whole block fits exist at all."""
         if len(shape) != 4:
             raise ValueError(f"DropBlock2d expects (N, C, H, W) input, got shape {tuple(shape)}.")
         n, c, height, width = shape
         bs = min(self.block_size, height, width)
         gamma = dropblock_gamma(_check_keep_prob(self.keep_prob), bs, (height, width))
         seed_shape = (n, 1 if self.share_channels else c, height - bs + 1, width - bs + 1)
-        seeds = torch.rand(seed_shape, device=device, generator=generator) < min(gamma, 1.0)
-        # A seed marks a block's top-left corner; pad bs - 1 all round and max-pool (stride 1) so the
-        # output pixel y is covered by seeds y - bs + 1 .. y: exact bs x bs blocks, any parity of bs.
-        # The square max-pool is done as 1 x bs then bs x 1 (same result, 2 bs instead of bs^2 reads).
-        padded = F.pad(seeds.float(), (bs - 1, bs - 1, bs - 1, bs - 1))
-        dropped = F.max_pool2d(F.max_pool2d(padded, (1, bs), stride=1), (bs, 1), stride=1)
-        return 1.0 - dropped
+        return torch.rand(seed_shape, device=device, generator=generator) < min(gamma, 1.0)
+
+    def block_mask(self, shape: torch.Size | tuple[int, ...], device=None, generator=None) -> torch.Tensor:
+        """Sample a float mask (1 = keep, 0 = drop) for an input of ``shape`` = (N, C, H, W)."""
+        seeds = self.sample_seeds(shape, device=device, generator=generator)
+        bs = min(self.block_size, *shape[-2:])
+        return 1.0 - grow_blocks(seeds, bs).expand(*shape[:2], -1, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.keep_prob >= 1.0:
@@ -169,6 +173,19 @@ class DropBlock2d(nn.Module):
         # numel / count_ones (Algorithm 1, step 6); with every unit dropped the output is simply zero.
         scale = mask.numel() / kept.clamp(min=1.0)
         return x * mask * scale
+
+
+def grow_blocks(seeds: torch.Tensor, block_size: int) -> torch.Tensor:
+    """Grow seeds (block top-left corners, ``(N, C, H - bs + 1, W - bs + 1)``) into a float map of
+    dropped units (1 = dropped) of shape ``(N, C, H, W)``: every seed becomes a ``bs x bs`` square."""
+    bs = int(block_size)
+    if seeds.dim() != 4:
+        raise ValueError(f"grow_blocks expects seeds of shape (N, C, h, w), got {tuple(seeds.shape)}.")
+    # Pad bs - 1 all round and max-pool (stride 1): output pixel y is covered by seeds y - bs + 1 .. y,
+    # so blocks are exactly bs x bs for odd and even bs alike. The square max-pool is done as 1 x bs
+    # then bs x 1 (the same result, 2 bs instead of bs^2 reads per pixel).
+    padded = F.pad(seeds.float(), (bs - 1, bs - 1, bs - 1, bs - 1))
+    return F.max_pool2d(F.max_pool2d(padded, (1, bs), stride=1), (bs, 1), stride=1)
 
 
 def measured_drop_rate(
@@ -197,7 +214,11 @@ class LinearKeepProbSchedule:
     """The paper's schedule: keep_prob falls linearly from ``start`` to ``end`` over ``steps`` steps.
 
     ``target`` is a model (every :class:`DropBlock2d` inside is updated) or a list of modules.
-    Call :meth:`step` once per optimizer step; after ``steps`` steps keep_prob stays at ``end``.
+    In a hand-written loop call :meth:`step` once per optimizer step; after ``steps`` steps keep_prob
+    stays at ``end``. As a callback of :func:`course_lib.engine.fit` (``callbacks=[schedule]``) the
+    schedule moves once per EPOCH (``steps`` then counts epochs): epoch ``e`` runs with
+    ``count = e - 1``, set from the epoch number, so a resumed run picks up where it stopped, and each
+    epoch's keep_prob is recorded in the history as the column ``keep_prob``.
     """
 
     def __init__(self, target: nn.Module | Iterable[nn.Module], start: float = 1.0, end: float = 0.9,
@@ -225,6 +246,21 @@ class LinearKeepProbSchedule:
         self.count += 1
         self._apply()
         return self.keep_prob
+
+    def on_epoch_start(self, ctx: Any) -> None:
+        """Engine hook: set the keep_prob of epoch ``ctx.epoch`` (1-based), i.e. ``count = epoch - 1``."""
+        self.count = max(int(ctx.epoch) - 1, 0)
+        self._apply()
+
+    def on_epoch_end(self, ctx: Any) -> None:
+        """Engine hook: record the keep_prob the epoch ran with in its history record."""
+        if ctx.history.records:
+            ctx.history.records[-1]["keep_prob"] = self.keep_prob
+
+    def values(self, n: int | None = None) -> list[float]:
+        """The keep_prob at counts ``0 .. n - 1`` (default ``steps + 1``), for plotting the schedule."""
+        n = self.steps + 1 if n is None else n
+        return [self.start + (self.end - self.start) * min(i / self.steps, 1.0) for i in range(n)]
 
     def state_dict(self) -> dict[str, float]:
         return {"count": self.count, "start": self.start, "end": self.end, "steps": self.steps}

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from types import TracebackType
+
 import torch
 import torch.nn as nn
 
 from course_lib.blocks.dropblock import DropBlock2d
 
-__all__ = ["RSEBlock", "SEBlock"]
+__all__ = ["RSEBlock", "SEBlock", "SEWeightRecorder", "se_parameter_count", "se_weights"]
+
+
+def se_parameter_count(channels: int, reduction: int = 16, *, min_hidden: int = 1) -> int:
+    """Parameters of ``SEBlock(channels, reduction)``: ``2*C*h + h + C`` with ``h = max(C // r, min_hidden)``.
+
+    Two fully connected layers ``C -> h -> C`` with biases; for ``C`` divisible by ``r`` that is the
+    paper's ``2 C^2 / r`` weights plus ``C / r + C`` biases.
+    """
+    if channels < 1 or reduction < 1:
+        raise ValueError(f"channels and reduction must be positive, got {channels} and {reduction}.")
+    hidden = max(channels // reduction, min_hidden)
+    return 2 * channels * hidden + hidden + channels
 
 
 class SEBlock(nn.Module):
@@ -16,8 +31,9 @@ class SEBlock(nn.Module):
     squeeze: global average pool to one number per channel; excitation: FC ``C -> C/r``, ReLU,
     FC ``C/r -> C``, sigmoid. ``reduction`` r = 16 as in the paper; the hidden width is floored at
     ``min_hidden`` (default 1) so narrow layers (C < r) still work; a single hidden ReLU unit can die
-    and freeze the gate, so give narrow layers a smaller r. The last channel weights are kept in
-    ``last_weights`` (N, C) for plotting.
+    and freeze the gate, so give narrow layers a smaller r. The last channel weights are kept
+    (detached) in ``last_weights`` (N, C) for plotting; :class:`SEWeightRecorder` collects them over
+    many batches and every SE block of a model.
 
     The block already multiplies by ``x``: writing ``se(x) * x`` afterwards squares the input
     (a bug in the course's source material).
@@ -27,6 +43,7 @@ class SEBlock(nn.Module):
         super().__init__()
         if channels < 1 or reduction < 1:
             raise ValueError(f"channels and reduction must be positive, got {channels} and {reduction}.")
+        self.channels, self.reduction = channels, reduction
         self.hidden = max(channels // reduction, min_hidden)
         self.squeeze = nn.AdaptiveAvgPool2d(1)
         self.excitation = nn.Sequential(
@@ -90,3 +107,70 @@ class RSEBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # self.se(...) is already "features * weights"; multiplying by the features again is bug 2.
         return self.shortcut(x) + self.se(self.residual(x))
+
+
+class SEWeightRecorder:
+    """Record the channel weights of every :class:`SEBlock` in ``model`` while the ``with`` block runs.
+
+    ::
+
+        with SEWeightRecorder(model) as rec:
+            model(batch_1)
+            model(batch_2)
+        rec.weights  # {"encoder.0.se": (N1 + N2, C) tensor, ...} in forward order
+
+    Forward hooks are removed on exit, so the model is left as it was. The weights are detached and
+    kept on the CPU.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.blocks = {name or "se": m for name, m in model.named_modules() if isinstance(m, SEBlock)}
+        if not self.blocks:
+            raise ValueError(f"{type(model).__name__} contains no SEBlock: nothing to record "
+                             "(build the model with SE/RSE units, e.g. create_model('rse_unet')).")
+        self._batches: dict[str, list[torch.Tensor]] = {name: [] for name in self.blocks}
+        self._order: list[str] = []
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def _hook(self, name: str):
+        def hook(module: SEBlock, inputs: tuple, output: torch.Tensor) -> None:
+            if name not in self._order:
+                self._order.append(name)
+            self._batches[name].append(module.last_weights.float().cpu())
+
+        return hook
+
+    def __enter__(self) -> SEWeightRecorder:
+        self._handles = [m.register_forward_hook(self._hook(name)) for name, m in self.blocks.items()]
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    @property
+    def weights(self) -> dict[str, torch.Tensor]:
+        """``{block name: (N, C) weights}`` over all recorded batches, in the order the blocks ran."""
+        return {name: torch.cat(self._batches[name]) for name in self._order}
+
+
+@torch.inference_mode()
+def se_weights(model: nn.Module, images: torch.Tensor | Iterable[torch.Tensor],
+               batch_size: int = 8) -> dict[str, torch.Tensor]:
+    """The (N, C) channel weights of every SE block for ``images`` (N x C x H x W, or an iterable of batches).
+
+    Runs ``model`` in eval mode on its own device (restoring train mode afterwards).
+    """
+    device = next(model.parameters()).device
+    batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images
+    was_training = model.training
+    model.eval()
+    try:
+        with SEWeightRecorder(model) as recorder:
+            for batch in batches:
+                model(batch.to(device))
+    finally:
+        model.train(was_training)
+    return recorder.weights

@@ -103,9 +103,11 @@ def _tiled(
     prepare: Callable[[torch.Tensor], torch.Tensor],
     raw: bool,
     weight: torch.Tensor | None = None,
+    offset: int = 0,
 ) -> torch.Tensor:
-    """Run every ``window`` at the origins ``windows`` of every image of ``x``; write the top-left ``keep``
-    of each output at the same origin in an ``out_size`` canvas (weighted average if ``weight``)."""
+    """Run every ``window`` at the origins ``windows`` of every image of ``x``; write the ``keep``-sized
+    part of each output starting at ``(offset, offset)`` at the same origin in an ``out_size`` canvas
+    (weighted average if ``weight``)."""
     jobs = [(n, y, x0) for n in range(x.shape[0]) for (y, x0) in windows]
     canvas: torch.Tensor | None = None
     norm = torch.zeros(out_size, device=x.device) if weight is not None else None
@@ -113,11 +115,11 @@ def _tiled(
         chunk = jobs[start:start + batch_size]
         tiles = [prepare(x[n, :, y:y + window[0], x0:x0 + window[1]]) for n, y, x0 in chunk]
         out = _run(model, tiles, raw).float().to(x.device)
-        if out.shape[-2] < keep[0] or out.shape[-1] < keep[1]:
+        if out.shape[-2] < offset + keep[0] or out.shape[-1] < offset + keep[1]:
             raise ValueError(f"The model returned {tuple(out.shape[-2:])} for a {tuple(tiles[0].shape[-2:])} "
                              f"tile, smaller than the {keep} expected: for valid-convolution networks use "
                              "overlap_tile_predict.")
-        out = out[..., :keep[0], :keep[1]]
+        out = out[..., offset:offset + keep[0], offset:offset + keep[1]]
         if canvas is None:
             canvas = torch.zeros((x.shape[0], out.shape[1], *out_size), device=x.device)
         for (n, y, x0), tile_out in zip(chunk, out, strict=True):
@@ -136,17 +138,31 @@ def overlap_tile_predict(
     image: torch.Tensor | np.ndarray,
     tile_output: int | tuple[int, int] = 384,
     batch_size: int = 4,
+    margin: int | None = None,
 ) -> torch.Tensor:
     """The U-Net paper's overlap-tile strategy; returns logits of the image's size.
 
     ``tile_output`` is the output area each tile contributes (rounded down to a multiple of
     ``2**depth``, and shrunk for small images); each input tile is the smallest valid size whose
-    output covers it, 572 px for the original U-Net and the default 384. The image is mirror-padded
-    by the context margin (and on the far sides up to whole tiles), so the result equals one pass of
-    ``model`` over that padded image, cropped to the image. For a padded network the margin is 0.
+    output covers it plus ``margin`` px of context on every side, 572 px for the original U-Net and the
+    default 384. The image is mirror-padded by the margin (and on the far sides up to whole tiles), so
+    for a valid-convolution network the result equals one pass of ``model`` over that padded image,
+    cropped to the image.
+
+    ``margin`` defaults to the network's context margin (92 px for the original U-Net, 0 for a padded
+    one, which then makes this naive tiling). For a padded network give a margin (e.g. 32): each tile
+    then sees that much real neighbourhood, its zero-padded border is thrown away, and the seams shrink
+    (they vanish only when the margin covers the receptive field). A margin below a valid network's own
+    is refused.
     """
     x, single = _as_batch(image)
     geo = _geometry(model)
+    if margin is not None:
+        if margin < geo.margin:
+            raise ValueError(f"margin={margin} is smaller than the {geo.margin} px of context the network "
+                             f"loses per side; use margin >= {geo.margin} (or None).")
+        geo = geo._replace(margin=int(margin))
+    offset = geo.margin - _geometry(model).margin  # output pixels beyond the tile's own area
     height, width = x.shape[-2:]
     strides, inputs, counts = [], [], []
     for side, target in zip((height, width), _pair(tile_output, "tile_output"), strict=True):
@@ -160,7 +176,8 @@ def overlap_tile_predict(
     origins = [(iy * strides[0], ix * strides[1]) for iy in range(counts[0]) for ix in range(counts[1])]
     with _inference(model):
         out = _tiled(model, padded, origins, (inputs[0], inputs[1]), (strides[0], strides[1]),
-                     (counts[0] * strides[0], counts[1] * strides[1]), batch_size, lambda t: t, raw=True)
+                     (counts[0] * strides[0], counts[1] * strides[1]), batch_size, lambda t: t, raw=True,
+                     offset=offset)
     out = out[..., :height, :width]
     return out[0] if single else out
 

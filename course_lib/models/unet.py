@@ -15,10 +15,20 @@ U-Net of depth ``d = len(widths) - 1`` takes multiples of ``2**d`` and the valid
 the next valid size (and, for valid convs, by the context margin on every side) and the output is
 cropped back, so **output size = input size**. With ``pad_input=False`` a size the network cannot
 take raises a ValueError that names the nearest valid sizes.
+
+Regularisers (chapter 03): ``regularizer=factory`` inserts ``factory(level, channels)`` (for example a
+:class:`~course_lib.blocks.dropblock.DropBlock2d`, ``nn.Dropout`` or ``nn.Dropout2d``) after the double
+convolution of every level named in ``regularize`` (``"encoder"``, ``"bottleneck"``, ``"decoder"``).
+The layers live in ``regularizers`` (a ``ModuleDict``: ``encoder_0`` ... ``bottleneck`` ...
+``decoder_0``) and act in :meth:`UNet.forward_unchecked`, so the convolutions keep their names: a
+regularised model has the same parameters and state-dict keys as a plain one (parameter-free
+regularisers add nothing). With the default ``regularizer=None`` the model is exactly the plain U-Net
+(``regularizers`` is None). An encoder level's regularised map is also what its skip carries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
@@ -34,6 +44,7 @@ __all__ = ["UNet"]
 _UP_MODES = ("transposed", "bilinear")
 _PADDINGS = ("same", "valid")
 _INITS = ("default", "he")
+_REGULARIZED_PARTS = ("encoder", "bottleneck", "decoder")
 
 
 class UpNoSkip(nn.Module):
@@ -62,6 +73,9 @@ class UNet(nn.Module):
             ``9 * sum(w * w for w in widths[:-1])`` fewer weights: 783,360 for widths 32..512).
         pad_input: accept any input size (mirror-pad, then crop the output back to the input size).
         init: ``"default"`` (PyTorch's) or ``"he"`` (normal, std ``sqrt(2/N)``, as in the paper).
+        regularizer: ``factory(level, channels) -> nn.Module`` applied after the double conv of each
+            regularised level (level ``0..depth - 1`` for encoder and decoder, ``depth`` for the bottleneck).
+        regularize: which parts get it: any of ``"encoder"``, ``"bottleneck"``, ``"decoder"``.
     """
 
     def __init__(
@@ -76,6 +90,8 @@ class UNet(nn.Module):
         skip: bool = True,
         pad_input: bool = False,
         init: str = "default",
+        regularizer: Callable[[int, int], nn.Module] | None = None,
+        regularize: Sequence[str] = ("encoder", "bottleneck"),
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
@@ -106,8 +122,38 @@ class UNet(nn.Module):
                            else UpNoSkip(upsample, block(w[i], w[i])))
         self.decoder = nn.ModuleList(decoder)
         self.head = nn.Conv2d(w[0], out_channels, kernel_size=1)
+        self.regularizers = self._build_regularizers(regularizer, regularize)
         if init == "he":
             he_normal_(self)
+
+    def _build_regularizers(self, factory: Callable[[int, int], nn.Module] | None,
+                            parts: Sequence[str]) -> nn.ModuleDict | None:
+        parts = (parts,) if isinstance(parts, str) else tuple(parts)
+        unknown = [p for p in parts if p not in _REGULARIZED_PARTS]
+        if unknown:
+            raise ValueError(f"UNet: regularize={parts!r} names {unknown}; use any of {_REGULARIZED_PARTS}.")
+        if factory is None:
+            return None
+        layers = nn.ModuleDict()
+        levels = {"encoder": [(f"encoder.{i}", i) for i in range(self.depth)],
+                  "bottleneck": [("bottleneck", self.depth)],
+                  "decoder": [(f"decoder.{i}", i) for i in range(self.depth)]}
+        for part in parts:
+            for name, level in levels[part]:
+                layer = factory(level, self.widths[level])
+                if not isinstance(layer, nn.Module):
+                    raise TypeError(f"UNet: regularizer({level}, {self.widths[level]}) returned "
+                                    f"{type(layer).__name__}, not an nn.Module; the factory takes "
+                                    "(level, channels), e.g. lambda level, channels: nn.Dropout2d(0.1).")
+                layers[name.replace(".", "_")] = layer  # ModuleDict keys may not contain dots
+        self.config["regularize"] = parts
+        return layers
+
+    def _regularize(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        key = name.replace(".", "_")
+        if self.regularizers is None or key not in self.regularizers:
+            return x
+        return self.regularizers[key](x)
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -161,11 +207,11 @@ class UNet(nn.Module):
 
         skips = []
         for i, level in enumerate(self.encoder):
-            x = keep(f"encoder.{i}", level(x))
+            x = keep(f"encoder.{i}", self._regularize(f"encoder.{i}", level(x)))
             skips.append(x)
-        x = keep("bottleneck", self.bottleneck(x))
+        x = keep("bottleneck", self._regularize("bottleneck", self.bottleneck(x)))
         for i in reversed(range(self.depth)):
-            x = keep(f"decoder.{i}", self.decoder[i](x, skips[i]))
+            x = keep(f"decoder.{i}", self._regularize(f"decoder.{i}", self.decoder[i](x, skips[i])))
         return keep("head", self.head(x))
 
     def _prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -206,8 +252,10 @@ def unet(
     pad_input: bool = True,
     skip: bool = True,
     init: str = "default",
+    regularizer: Callable[[int, int], nn.Module] | None = None,
+    regularize: Sequence[str] = ("encoder", "bottleneck"),
 ) -> UNet:
     """The course's padded U-Net. With ``batch_norm=False`` and these widths: 7,759,521 parameters
-    (the UNet++ paper's baseline)."""
+    (the UNet++ paper's baseline). ``regularizer``/``regularize``: see :class:`UNet` (chapter 03)."""
     return UNet(in_channels, out_channels, widths, batch_norm=batch_norm, up=up, padding="same",
-                skip=skip, pad_input=pad_input, init=init)
+                skip=skip, pad_input=pad_input, init=init, regularizer=regularizer, regularize=regularize)

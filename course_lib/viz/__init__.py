@@ -4,6 +4,8 @@ Every function accepts torch tensors or numpy arrays, returns the matplotlib Fig
 ``plt.show()``. Figures are created through pyplot, so Jupyter shows them at the end of the cell:
 assign the result (``fig = cl.viz.overlay(...)``) or end the line with ``;`` to avoid a second copy.
 Style is applied per call (``use_course_style``); global rcParams are never changed.
+General figures live in ``images`` and ``curves``; each chapter's own figures in a module named after its
+topic (``dropblock``, ``se``, ``receptive_field``, ``tiling``), re-exported here.
 
 TP / FP / FN colours (Okabe-Ito based): TP white, FP orange, FN sky blue on a dimmed grey image.
 """
@@ -19,6 +21,7 @@ from course_lib.viz._style import (
     use_course_style,
 )
 from course_lib.viz.curves import compare_bars, history_to_dict, plot_learning_curves, plot_roc
+from course_lib.viz.dropblock import plot_block_mask, plot_drop_rates, plot_keep_prob_schedule
 from course_lib.viz.images import (
     IMAGE_STRENGTH,
     OUTSIDE_FOV_STRENGTH,
@@ -32,6 +35,9 @@ from course_lib.viz.images import (
     show_predictions,
     show_samples,
 )
+from course_lib.viz.receptive_field import plot_footprints, plot_receptive_field
+from course_lib.viz.se import plot_propagation, plot_se_by_group, se_weight_heatmap
+from course_lib.viz.tiling import plot_instances, plot_overlap_tile, plot_seams, plot_weight_map
 
 __all__ = [
     "COURSE_RC",
@@ -51,9 +57,21 @@ __all__ = [
     "image_with_box",
     "overlay",
     "overlay_rgb",
+    "plot_block_mask",
+    "plot_drop_rates",
+    "plot_footprints",
+    "plot_instances",
+    "plot_keep_prob_schedule",
     "plot_learning_curves",
+    "plot_overlap_tile",
+    "plot_propagation",
+    "plot_receptive_field",
     "plot_roc",
+    "plot_se_by_group",
+    "plot_seams",
+    "plot_weight_map",
     "save_figure",
+    "se_weight_heatmap",
     "show_predictions",
     "show_samples",
     "use_course_style",

@@ -1,0 +1,127 @@
+"""Receptive-field figures: the analytic box, the exact footprint and the effective RF over an image.
+
+``plot_receptive_field`` draws up to three panels for one output pixel: the footprint (shaded) and
+the analytic box (yellow) over the image, a zoom on the footprint (holes from gridding show here),
+and the effective receptive field ``|dy/dx|`` with the footprint's outline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from course_lib.viz._arrays import as_image, as_map
+from course_lib.viz._style import HEAT_CMAP, PALETTE, image_axis, new_figure, styled
+from course_lib.viz.images import image_with_box
+
+__all__ = ["plot_footprints", "plot_receptive_field"]
+
+Box = Sequence[float]  # (top, left, bottom, right), inclusive input-pixel indices, as rf_box returns
+
+
+def _half_open(box: Box) -> tuple[int, int, int, int]:
+    top, left, bottom, right = (round(v) for v in box)
+    return top, left, bottom + 1, right + 1
+
+
+def _extent(mask: np.ndarray | None, box: Box | None, shape: tuple[int, int],
+            margin: int = 2) -> tuple[int, ...]:
+    """Rows/cols (half-open) covering the footprint and the box, clipped to the image, plus a margin."""
+    tops, lefts, bottoms, rights = [], [], [], []
+    if mask is not None and mask.any():
+        rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+        tops.append(rows[0]), lefts.append(cols[0]), bottoms.append(rows[-1] + 1), rights.append(cols[-1] + 1)
+    if box is not None:
+        t, l_, b, r = _half_open(box)
+        tops.append(t), lefts.append(l_), bottoms.append(b), rights.append(r)
+    if not tops:
+        return 0, 0, shape[0], shape[1]
+    return (max(0, min(tops) - margin), max(0, min(lefts) - margin),
+            min(shape[0], max(bottoms) + margin), min(shape[1], max(rights) + margin))
+
+
+def _side(mask: np.ndarray) -> str:
+    if not mask.any():
+        return "empty"
+    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    return f"{rows[-1] - rows[0] + 1}x{cols[-1] - cols[0] + 1}"
+
+
+def _finish_zoom(ax: Any, box: Box | None, crop: Sequence[int]) -> None:
+    """Outline ``box`` (image coordinates) on a panel showing ``crop``; keep the view on the crop."""
+    t, l_, b, r = crop
+    if box is not None:
+        bt, bl, bb, br = _half_open(box)
+        ax.add_patch(Rectangle((bl - l_ - 0.5, bt - t - 0.5), br - bl, bb - bt, fill=False, lw=2.5,
+                               edgecolor=PALETTE["highlight"]))
+    ax.set_xlim(-0.5, r - l_ - 0.5)
+    ax.set_ylim(b - t - 0.5, -0.5)
+
+
+@styled
+def plot_receptive_field(image: Any, footprint: Any | None = None, box: Box | None = None,
+                         erf: Any | None = None, point: Sequence[float] | None = None,
+                         title: str | None = None, zoom: bool = True) -> Figure:
+    """Up to three panels for one output pixel: image + footprint + box, footprint zoom, ERF.
+
+    ``footprint``: bool HxW (``cl.receptive_field.footprint``); ``box``: ``(top, left, bottom, right)``
+    inclusive (``cl.receptive_field.rf_box``, may reach beyond the image); ``erf``: HxW heat map
+    (``effective_receptive_field``); ``point``: the output pixel's centre in input coordinates.
+    """
+    mask = None if footprint is None else as_map(footprint, "footprint") > 0.5
+    heat = None if erf is None else as_map(erf, "erf")
+    panels = 1 + int(zoom and mask is not None) + int(heat is not None)
+    fig, (axes,) = new_figure(1, panels, panel=(4.6, 4.6))
+    label = None if box is None else f"analytic box {round(box[2] - box[0]) + 1} px"
+    image_with_box(image, None if box is None else _half_open(box), mask=mask, ax=axes[0], label=label,
+                   title="footprint" + ("" if box is None else " and analytic box"))
+    if point is not None:  # the centre of the output pixel's receptive field, in input coordinates
+        axes[0].plot([point[1]], [point[0]], marker="+", ms=16, mew=3, color=PALETTE["point"])
+    shape = as_image(image).shape[:2]
+    crop = _extent(mask, box, shape)
+    outline = box if box is not None else None
+    if outline is None and mask is not None and mask.any():
+        rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+        outline = (rows[0], cols[0], rows[-1], cols[-1])
+    panels_left = list(axes[1:])
+    if zoom and mask is not None:
+        ax = panels_left.pop(0)
+        t, l_, b, r = crop
+        ax.imshow(mask[t:b, l_:r], cmap="Blues", vmin=0, vmax=1.4, interpolation="nearest")
+        if point is not None:
+            ax.plot([point[1] - l_], [point[0] - t], marker="+", ms=14, mew=3, color=PALETTE["point"])
+        image_axis(ax, f"footprint zoom: {_side(mask)}, {int(mask.sum())} px")
+        _finish_zoom(ax, outline, crop)
+    if heat is not None:
+        ax = panels_left.pop(0)
+        t, l_, b, r = crop
+        shown = ax.imshow(heat[t:b, l_:r], cmap=HEAT_CMAP, interpolation="nearest")
+        fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.02)
+        image_axis(ax, "effective RF |dy/dx|")
+        _finish_zoom(ax, outline, crop)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@styled
+def plot_footprints(masks: Sequence[Any], titles: Sequence[str] | None = None,
+                    suptitle: str | None = None, crop: bool = True) -> Figure:
+    """Several footprints side by side (e.g. one per DAC branch), each cropped to the union of all."""
+    arrays = [as_map(m, "mask") > 0.5 for m in masks]
+    if not arrays:
+        raise ValueError("plot_footprints: give at least one mask.")
+    union = np.logical_or.reduce(arrays)
+    t, l_, b, r = _extent(union, None, union.shape, margin=1) if crop else (0, 0, *union.shape)
+    fig, (axes,) = new_figure(1, len(arrays), panel=(3.4, 3.4))
+    for index, (ax, mask) in enumerate(zip(axes, arrays, strict=True)):
+        ax.imshow(mask[t:b, l_:r], cmap="Blues", vmin=0, vmax=1.4, interpolation="nearest")
+        name = titles[index] if titles else f"#{index}"
+        image_axis(ax, f"{name}\n{_side(mask)}, {int(mask.sum())} px")
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
