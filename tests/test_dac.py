@@ -15,14 +15,6 @@ from course_lib.blocks import DACBlock, SEBlock
 from course_lib.receptive_field import analytic, bounding_box, footprint
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def side(mask: torch.Tensor) -> int:
     top, left, bottom, right = bounding_box(mask)
     assert bottom - top == right - left

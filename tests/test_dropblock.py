@@ -18,15 +18,6 @@ from course_lib.blocks.dropblock import (
     measured_drop_rate,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 UNITS = 2**19  # activations per measurement
 
 

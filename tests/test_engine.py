@@ -14,8 +14,6 @@ from course_lib import engine
 from course_lib.blocks import DoubleConv
 from course_lib.engine import TIMING_KEYS, TrainingError, evaluate, fit, predict
 
-torch.set_num_threads(1)
-
 
 class DictDataset(Dataset):
     """Tiny synthetic task: the mask is where the (smoothed) image is bright."""

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
 import course_lib as cl
 from course_lib.blocks.dropblock import expected_drop_rate
 from course_lib.viz.dropblock import plot_block_mask, plot_drop_rates, plot_keep_prob_schedule
-
-
-@pytest.fixture(autouse=True)
-def one_thread_and_close():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    plt.close("all")
 
 
 def test_rates_of_the_source_setting() -> None:

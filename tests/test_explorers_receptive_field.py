@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import ipywidgets as w
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -19,15 +14,6 @@ from course_lib.explorers.receptive_field import (
     model_receptive_field_explorer,
     receptive_field_explorer,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread_and_close():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    plt.close("all")
 
 
 def titles(fig) -> list[str]:

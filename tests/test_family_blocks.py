@@ -18,8 +18,6 @@ from course_lib.blocks import (
 )
 from course_lib.models.u2net import U2NET_CONFIGS
 
-torch.set_num_threads(1)
-
 
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

@@ -12,8 +12,6 @@ from course_lib.blocks import RSU, RSU4F, AttentionGate
 from course_lib.models.r2unet import R2UNet
 from course_lib.models.unetpp import UNetPlusPlus
 
-torch.set_num_threads(1)
-
 PAPER = {"in_channels": 1, "out_channels": 1, "widths": (32, 64, 128, 256, 512), "batch_norm": False}
 SMALL = (4, 8, 16, 32)
 

@@ -8,8 +8,6 @@ import torch.nn.functional as F
 
 from course_lib import losses as L
 
-torch.set_num_threads(1)
-
 
 def case(channels: int = 1, seed: int = 0):
     g = torch.Generator().manual_seed(seed)

@@ -9,8 +9,6 @@ from sklearn import metrics as skm
 
 from course_lib import metrics as M
 
-torch.set_num_threads(1)
-
 
 def random_case(seed: int, shape=(3, 1, 20, 24), quantise: bool = False):
     rng = np.random.default_rng(seed)

@@ -18,7 +18,6 @@ from course_lib.data.real.common import (
 )
 from course_lib.data.transforms import Compose, RandomFlip, RandomRotation
 
-torch.set_num_threads(1)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_drive = pytest.mark.skipif(
     not (SHARED / "DRIVE" / "training").is_dir(), reason=f"real DRIVE training split not found in {SHARED}"

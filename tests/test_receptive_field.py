@@ -27,15 +27,6 @@ from course_lib.receptive_field import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small float64 convolutions run several times faster on one thread on a shared 2-core CI box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def side(mask: torch.Tensor) -> tuple[int, int]:
     top, left, bottom, right = bounding_box(mask)
     return bottom - top + 1, right - left + 1

@@ -11,7 +11,6 @@ import course_lib as cl
 from course_lib import sizes
 from course_lib.data import tiling
 
-torch.set_num_threads(1)
 TINY = (4, 8, 16, 32, 64)
 
 

@@ -22,8 +22,6 @@ from course_lib.data.transforms import (
     make_generator,
 )
 
-torch.set_num_threads(1)
-
 
 def blob_sample(h: int = 64, w: int = 48, seed: int = 0) -> dict:
     """An image whose first channel equals its mask, plus fov, weight and instances."""

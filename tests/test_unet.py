@@ -13,7 +13,6 @@ from course_lib.blocks.conv import UpConcat
 from course_lib.init import incoming_nodes
 from course_lib.sizes import mirror_pad
 
-torch.set_num_threads(1)
 SMALL = (8, 16, 32, 64, 128)
 
 

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
 from course_lib.blocks.se import RSEBlock, SEBlock
+from course_lib.exercises import call_answer as _call
 from course_lib.exercises import exercise
-
-
-def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call the student's function; an error inside it becomes a verdict (not a stack trace)."""
-    try:
-        return fn(*args)
-    except (NotImplementedError, AssertionError):
-        raise
-    except Exception as err:
-        described = ", ".join(str(tuple(a.shape)) if isinstance(a, torch.Tensor) else
-                              type(a).__name__ if isinstance(a, torch.nn.Module) else repr(a) for a in args)
-        raise AssertionError(f"your function raised {type(err).__name__} for arguments ({described}): "
-                             f"{str(err).splitlines()[0] if str(err) else ''}") from None
 
 
 @exercise("04.se_params")
