@@ -41,3 +41,57 @@ def recipe_for(dataset: str, mode: str | None = None, **overrides: Any) -> Recip
     mode = config.check_mode(mode or config.get_mode())
     recipe = _SYNTHETIC[mode]
     return replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class DriveRecipe:
+    """Chapter 06's DRIVE training, per mode (see :mod:`course_lib.protocols.drive`).
+
+    ``protocol``: ``"patches"`` (random ``patch_size`` patches, ``steps_per_epoch`` x ``batch_size`` per
+    epoch, learning rate decayed with a cosine to 0) or ``"paper"`` (whole images padded to 592 with the
+    paper's augmentation, each image ``repeats`` times per epoch, constant learning rate).
+    ``preprocessing``: ``"green_lcn"`` (1 channel) or ``"rgb"``. ``ablation_epochs``: the shared, possibly
+    smaller budget of the U-Net / RSE-U-Net / DACRSE-UNet ablation (same steps per epoch).
+    """
+
+    protocol: str
+    preprocessing: str
+    widths: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    lr: float
+    patch_size: int = 64
+    steps_per_epoch: int = 100
+    repeats: int = 1
+    vessel_fraction: float = 0.5
+    keep_prob: float = 0.9
+    block_size: tuple[int, ...] = (7, 5, 3, 2)
+    reduction: int = 4
+    ablation_epochs: int = 2
+    synthetic_size: int = 256
+
+    @property
+    def in_channels(self) -> int:
+        return 1 if self.preprocessing == "green_lcn" else 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_DRIVE = {
+    "smoke": DriveRecipe(protocol="patches", preprocessing="green_lcn", widths=(4, 8, 16, 32), epochs=1,
+                         batch_size=4, lr=2e-3, patch_size=32, steps_per_epoch=2, reduction=2,
+                         block_size=(5, 3, 2, 1), ablation_epochs=1, synthetic_size=96),
+    "quick": DriveRecipe(protocol="patches", preprocessing="green_lcn", widths=(16, 32, 64, 128), epochs=9,
+                         batch_size=16, lr=3e-3, patch_size=64, steps_per_epoch=75, block_size=(7, 5, 3, 2),
+                         ablation_epochs=2),
+    "full": DriveRecipe(protocol="paper", preprocessing="rgb", widths=(32, 64, 128, 256), epochs=50,
+                        batch_size=8, lr=1e-4, repeats=5, keep_prob=0.9, block_size=(7, 7, 7, 7),
+                        reduction=16, ablation_epochs=20, synthetic_size=512),
+}
+
+
+def drive_recipe(mode: str | None = None, **overrides: Any) -> DriveRecipe:
+    """Chapter 06's recipe for ``mode`` (default: the current mode), with fields overridden."""
+    mode = config.check_mode(mode or config.get_mode())
+    return replace(_DRIVE[mode], **{k: v for k, v in overrides.items() if v is not None})

@@ -15,8 +15,9 @@ notebooks=("$@")
 status=0
 for nb in "${notebooks[@]}"; do
     start=$(date +%s)
-    if jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 "$nb" \
-        >/dev/null 2>&1; then
+    # nbconvert writes the notebook only when every cell ran; a hung kernel is stopped after 40 minutes
+    if timeout 2400 jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 \
+        "$nb" >/dev/null 2>&1; then
         echo "$nb: ${COURSE_MODE} mode, $(( $(date +%s) - start )) s, $(du -h "$nb" | cut -f1)"
     else
         echo "$nb: FAILED after $(( $(date +%s) - start )) s (run it in JupyterLab to see where)"; status=1

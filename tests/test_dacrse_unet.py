@@ -10,14 +10,6 @@ import course_lib as cl
 from course_lib.blocks import DACBlock, DoubleConv, DropBlock2d, LinearKeepProbSchedule, RSEBlock, UpConcat
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -1,0 +1,413 @@
+"""The DRIVE protocol of chapter 06 (DACRSE-UNet on retinal vessels): data, training sets, evaluation.
+
+Two ways to train, one way to evaluate:
+
+- **Paper protocol** (full mode, GPU): whole RGB images zero-padded to 592x592, random rotation,
+  colour jitter, Gaussian noise and flips (:func:`paper_transform`), BCE with logits, Adam 1e-4,
+  batch 8, 50 epochs (:func:`paper_training_set` repeats every image with fresh augmentation).
+- **Patch protocol** (quick mode, CPU): the green channel with local contrast normalisation
+  (:func:`vessel_contrast`, a CLAHE-like step), and random ``64 x 64`` patches, half of them centred on
+  a vessel pixel, with flips and 90-degree rotations (:class:`VesselPatches`). Small patches give many
+  independent, vessel-rich gradient samples per second, which is what a CPU can afford.
+- **Evaluation** always on whole images, pooled over the pixels inside the field of view (FOV):
+  :func:`evaluate_images` gives Acc, Se, Sp, F1, AUC and the probability maps.
+
+:func:`load_vessel_data` gives the train and held-out images of DRIVE (the seeded ``train``/``val``
+split of the official training set, or ``trainval``/``test`` when the official test labels are
+present) and falls back to ``synthetic-vessels`` with a banner when DRIVE is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from scipy import ndimage
+from torch.utils.data import Dataset
+
+from course_lib import engine
+from course_lib.blocks.dropblock import DropBlock2d, LinearKeepProbSchedule
+from course_lib.data.real.common import DatasetLayoutError, DatasetNotFoundError
+from course_lib.data.registry import load
+from course_lib.data.transforms import (
+    ColorJitter,
+    Compose,
+    GaussianNoise,
+    PadTo,
+    RandomFlip,
+    RandomRotation,
+    make_generator,
+)
+from course_lib.metrics import roc_curve, segmentation_scores
+from course_lib.models.registry import create_model
+
+__all__ = [
+    "PUBLISHED_DRIVE",
+    "VesselData",
+    "VesselPatches",
+    "evaluate_images",
+    "fit_vessel_model",
+    "fov_roc",
+    "load_vessel_data",
+    "make_vessel_model",
+    "paper_training_set",
+    "paper_transform",
+    "predict_images",
+    "published_table",
+    "vessel_contrast",
+]
+
+DRIVE_SIZE = (584, 565)
+PAPER_PAD = 592  # 584 x 565 -> 592 x 592: a multiple of 2**3 for the three max-pools
+
+# DRIVE test split, inside the FOV; the U-Net row as tabulated by the R2U-Net paper (Alom et al. 2018).
+PUBLISHED_DRIVE: dict[str, dict[str, float]] = {
+    "U-Net (Alom et al. 2018, table)": {"auc": 0.9755, "accuracy": 0.9531, "f1": 0.8142},
+    "R2U-Net (Alom et al. 2018)": {"auc": 0.9784},
+    "CE-Net (Gu et al. 2019)": {"auc": 0.9779},
+    "retina-unet, 48x48 patches (orobix)": {"auc": 0.9790},
+    "2nd human observer": {"accuracy": 0.9473},
+}
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class VesselData:
+    """Whole images of one split as tensors, plus where they came from.
+
+    ``images`` N x C x H x W (float), ``masks`` and ``fovs`` N x 1 x H x W in {0, 1}; ``rgb`` keeps the
+    raw RGB images in [0, 1] for figures (N x 3 x H x W). ``source`` is ``"drive"`` or
+    ``"synthetic-vessels"``; ``split`` says which images these are.
+    """
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    fovs: torch.Tensor
+    rgb: torch.Tensor
+    ids: list[str]
+    source: str
+    split: str
+    preprocessing: str = "rgb"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def samples(self) -> list[dict[str, torch.Tensor]]:
+        """The course's sample dicts (for ``cl.engine``'s validation or ``cl.viz``)."""
+        return [{"image": i, "mask": m, "fov": f} for i, m, f in zip(self.images, self.masks, self.fovs,
+                                                                      strict=True)]
+
+
+def vessel_contrast(rgb: torch.Tensor, fov: torch.Tensor, sigma: float | None = None,
+                    clip: float = 3.0, floor: float = 0.0) -> torch.Tensor:
+    """Green channel with local contrast normalisation inside the FOV: a CLAHE-like 1-channel image.
+
+    ``out = (g - mu_s(g)) / sqrt(mu_s((g - mu_s(g))^2) + eps)``, where ``mu_s`` is a Gaussian mean of
+    scale ``sigma`` computed *inside the FOV only* (normalised convolution ``G*(g fov) / G*fov``), so the
+    dark border does not bleed in. Vessels are darkest in the green channel; dividing by the local
+    spread evens out illumination and contrast across the fundus. Values are clipped to ``[-clip, clip]``,
+    scaled to [-1, 1] and set to 0 outside the FOV. ``rgb`` is 3 x H x W in [0, 1], ``fov`` 1 x H x W;
+    ``sigma`` defaults to 8 px at DRIVE's width (565 px) and scales with the image.
+    """
+    if rgb.dim() != 3 or rgb.shape[0] != 3:
+        raise ValueError(f"vessel_contrast needs one 3 x H x W RGB image, got shape {tuple(rgb.shape)}.")
+    if fov.shape[-2:] != rgb.shape[-2:]:
+        raise ValueError(f"fov {tuple(fov.shape)} and image {tuple(rgb.shape)} must have the same size.")
+    sigma = 8.0 * rgb.shape[-1] / DRIVE_SIZE[1] if sigma is None else float(sigma)
+    g = rgb[1].double().numpy()
+    inside = (fov.reshape(g.shape) > 0.5).double().numpy()
+
+    def local_mean(x: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(x * inside, sigma) / np.maximum(ndimage.gaussian_filter(inside, sigma),
+                                                                       1e-6)
+
+    centred = g - local_mean(g)
+    global_var = float((centred[inside > 0] ** 2).mean()) if inside.any() else 0.0
+    spread = np.sqrt(local_mean(centred**2) + floor**2 * global_var + 1e-4)
+    out = np.clip(centred / spread, -clip, clip) / clip * inside
+    return torch.from_numpy(out).float()[None]
+
+
+def _stack(dataset: Dataset, preprocessing: str) -> tuple[torch.Tensor, ...]:
+    samples = [dataset[i] for i in range(len(dataset))]
+    rgb = torch.stack([s["image"] for s in samples])
+    masks = torch.stack([s["mask"] for s in samples])
+    fovs = torch.stack([s["fov"] if "fov" in s else torch.ones_like(s["mask"]) for s in samples])
+    if preprocessing == "green_lcn":
+        images = torch.stack([vessel_contrast(r, f) for r, f in zip(rgb, fovs, strict=True)])
+    elif preprocessing == "rgb":
+        images = rgb
+    else:
+        raise ValueError(f"preprocessing must be 'green_lcn' or 'rgb', got {preprocessing!r}.")
+    return images, masks, fovs, rgb
+
+
+def load_vessel_data(
+    root: str | os.PathLike | None = None,
+    *,
+    preprocessing: str = "green_lcn",
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    synthetic_size: int | tuple[int, int] = 256,
+    synthetic_n: tuple[int, int] = (16, 4),
+    force_synthetic: bool = False,
+    verbose: bool = True,
+) -> tuple[VesselData, VesselData]:
+    """``(train, test)`` images for the chapter, DRIVE when present, else synthetic vessels.
+
+    With DRIVE's official test labels (``DRIVE/test/1st_manual``) the model trains on all 20 training
+    images and is evaluated on the 20 test images; without them (the course's shared data, many
+    mirrors) it trains on a seeded 80 % of the training images and is evaluated on the held-out rest
+    (``val_fraction``). The returned objects say which in ``split``. ``synthetic_n`` = (train, test).
+    """
+    if not force_synthetic:
+        try:
+            try:
+                test_set = load("drive", split="test", root=root)
+                train_set = load("drive", split="trainval", root=root)
+                splits = (f"DRIVE training images (all {len(train_set)})", "DRIVE official test images")
+            except (DatasetNotFoundError, DatasetLayoutError):
+                train_set = load("drive", split="train", root=root, val_fraction=val_fraction, seed=seed)
+                test_set = load("drive", split="val", root=root, val_fraction=val_fraction, seed=seed)
+                splits = (f"DRIVE training images ({len(train_set)} of 20)",
+                          f"held-out DRIVE TRAINING images ({len(test_set)}, never trained on; "
+                          "not the official test split)")
+            data = [VesselData(*_stack(ds, preprocessing), ids=ds.ids, source="drive", split=name,
+                               preprocessing=preprocessing) for ds, name in zip((train_set, test_set), splits,
+                                                                               strict=True)]
+            if verbose:
+                print(f"DRIVE found: training on {splits[0]}, evaluating on {splits[1]}.")
+            return data[0], data[1]
+        except DatasetNotFoundError as err:
+            reason = str(err).splitlines()[0]
+    else:
+        reason = "force_synthetic=True"
+    if verbose:
+        print("=" * 78 + "\nSYNTHETIC DATA: DRIVE is not available (" + reason + ").\n"
+              "The chapter runs on 'synthetic-vessels'; its numbers are NOT comparable with the DRIVE\n"
+              "results in the table. Get DRIVE with cl.data.download('drive') (it explains how) and set\n"
+              "COURSE_DATA_DIR to the folder holding DRIVE/.\n" + "=" * 78)
+    out = []
+    for split, n in zip(("train", "test"), synthetic_n, strict=True):
+        ds = load("synthetic-vessels", split=split, n=n, size=synthetic_size, seed=seed)
+        out.append(VesselData(*_stack(ds, preprocessing), ids=[f"synthetic-{split}-{i}" for i in range(n)],
+                              source="synthetic-vessels", split=f"synthetic {split} images ({n})",
+                              preprocessing=preprocessing))
+    return out[0], out[1]
+
+
+# ----------------------------------------------------------------------------- training sets
+
+
+class VesselPatches(Dataset):
+    """``length`` random patches from whole images; patch ``i`` of epoch ``e`` depends on (seed, e, i).
+
+    A patch is centred on a random vessel pixel with probability ``vessel_fraction`` (thin vessels are
+    only ~12 % of the FOV and are what the metrics punish), else on a random FOV pixel; it is then
+    flipped and rotated by a multiple of 90 degrees at random (exact, no interpolation).
+    Samples hold ``image``, ``mask`` and ``fov`` patches.
+    """
+
+    def __init__(self, data: VesselData, length: int, patch_size: int = 48, vessel_fraction: float = 0.5,
+                 augment: bool = True, seed: int = 0) -> None:
+        if length < 1 or patch_size < 1:
+            raise ValueError(f"length and patch_size must be positive, got {length} and {patch_size}.")
+        if not 0.0 <= vessel_fraction <= 1.0:
+            raise ValueError(f"vessel_fraction must be in [0, 1], got {vessel_fraction}.")
+        self.length, self.patch_size, self.vessel_fraction = int(length), int(patch_size), vessel_fraction
+        self.augment, self.seed, self.epoch = augment, int(seed), 0
+        half = self.patch_size // 2
+        pad = (half, half, half, half)  # zero padding: a patch centred near the border still fits
+        self.stack = F.pad(torch.cat([data.images, data.masks, data.fovs], dim=1), pad)
+        self.channels = data.images.shape[1]
+        self.vessel_pixels = [m[0].nonzero() for m in data.masks > 0.5]
+        self.fov_pixels = [f[0].nonzero() for f in data.fovs > 0.5]
+        if any(len(v) == 0 for v in self.fov_pixels):
+            raise ValueError("An image has an empty field of view; check the FOV masks.")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"patch index {index} out of range for {self.length} patches.")
+        g = make_generator(self.seed, self.epoch, index)
+        r = torch.rand(4, generator=g)
+        image = int(torch.randint(len(self.stack), (), generator=g))
+        pool = self.vessel_pixels[image] if r[0] < self.vessel_fraction else self.fov_pixels[image]
+        if len(pool) == 0:
+            pool = self.fov_pixels[image]
+        y, x = pool[int(torch.randint(len(pool), (), generator=g))].tolist()
+        p = self.patch_size
+        patch = self.stack[image, :, y : y + p, x : x + p]  # padded coords: centre (y + half, x + half)
+        if self.augment:
+            if r[1] < 0.5:
+                patch = patch.flip(-1)
+            patch = torch.rot90(patch, int(r[2] * 4), dims=(-2, -1))
+        c = self.channels
+        return {"image": patch[:c].contiguous(), "mask": patch[c : c + 1].contiguous(),
+                "fov": patch[c + 1 :].contiguous()}
+
+
+def paper_transform(size: int = PAPER_PAD, seed: int | None = None) -> Compose:
+    """The paper's augmentation: zero-pad to ``size``, rotate 0-360, colour jitter, Gaussian noise, flips."""
+    return Compose([PadTo(size), RandomRotation((0.0, 360.0)), ColorJitter(0.2, 0.2, 0.2),
+                    GaussianNoise((0.0, 0.03)), RandomFlip()], seed=seed)
+
+
+class _AugmentedImages(Dataset):
+    def __init__(self, data: VesselData, repeats: int, transform: Callable, seed: int) -> None:
+        self.data, self.repeats, self.transform, self.seed, self.epoch = data, repeats, transform, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.data) * self.repeats
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        i = index % len(self.data)
+        sample = {"image": self.data.images[i], "mask": self.data.masks[i], "fov": self.data.fovs[i]}
+        out = self.transform(sample, generator=make_generator(self.seed, self.epoch, index))
+        out.pop("crop_box", None)
+        return out
+
+
+def paper_training_set(data: VesselData, repeats: int = 1, size: int = PAPER_PAD, seed: int = 0) -> Dataset:
+    """Whole images with :func:`paper_transform`; each epoch shows every image ``repeats`` times."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}.")
+    return _AugmentedImages(data, repeats, paper_transform(size), seed)
+
+
+# ----------------------------------------------------------------------------- models and training
+
+
+def make_vessel_model(recipe: Any, variant: str = "dacrse_unet", **overrides: Any) -> nn.Module:
+    """``variant`` ("unet", "rse_unet" or "dacrse_unet") with the recipe's widths, input channels and
+    DropBlock settings; the three differ only in their units (DoubleConv or RSE) and the DAC block."""
+    flags = {"unet": {"rse": False, "dac": False}, "rse_unet": {"dac": False}, "dacrse_unet": {}}
+    if variant not in flags:
+        raise ValueError(f"variant must be one of {', '.join(flags)}, got {variant!r}.")
+    cfg = {"in_channels": recipe.in_channels, "widths": recipe.widths, "keep_prob": recipe.keep_prob,
+           "block_size": recipe.block_size, "reduction": recipe.reduction, **flags[variant], **overrides}
+    return create_model("dacrse_unet", **cfg)
+
+
+class _StepSchedule:
+    """After every optimizer step: cosine learning-rate decay (patch protocol) and DropBlock's linear
+    keep_prob schedule (1 -> keep_prob over the first half of training)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, model: nn.Module, total_steps: int, cosine: bool,
+                 keep_prob: float) -> None:
+        self.optimizer, self.total, self.cosine, self.count = optimizer, max(1, total_steps), cosine, 0
+        self.base_lr = [group["lr"] for group in optimizer.param_groups]
+        has_dropblock = any(isinstance(m, DropBlock2d) for m in model.modules())
+        self.keep = (LinearKeepProbSchedule(model, 1.0, keep_prob, max(1, total_steps // 2))
+                     if has_dropblock and keep_prob < 1 else None)
+        optimizer.register_step_post_hook(self)
+
+    def __call__(self, *_: Any) -> None:
+        self.count += 1
+        if self.cosine:
+            factor = 0.5 * (1 + np.cos(np.pi * min(self.count / self.total, 1.0)))
+            for group, lr in zip(self.optimizer.param_groups, self.base_lr, strict=True):
+                group["lr"] = lr * factor
+        if self.keep is not None:
+            self.keep.step()
+
+
+def fit_vessel_model(model: nn.Module, train: VesselData, val: VesselData | None, recipe: Any, *,
+                     epochs: int | None = None, seed: int = 0, progress: bool = True,
+                     device: str | torch.device | None = None) -> engine.History:
+    """Train ``model`` with the recipe's protocol through :func:`course_lib.engine.fit`; returns its History.
+
+    Patch protocol: ``steps_per_epoch * batch_size`` fresh :class:`VesselPatches` per epoch, Adam with a
+    per-step cosine decay of the learning rate. Paper protocol: whole images padded to 592 with
+    :func:`paper_transform`, constant Adam learning rate. Both: BCE with logits, DropBlock's keep_prob
+    ramped from 1 to ``recipe.keep_prob``. ``val`` (whole images) is scored every epoch for the learning
+    curves only: the returned model is the last one, never picked on ``val``.
+    """
+    epochs = recipe.epochs if epochs is None else int(epochs)
+    if recipe.protocol == "patches":
+        data = VesselPatches(train, recipe.steps_per_epoch * recipe.batch_size, recipe.patch_size,
+                             recipe.vessel_fraction, seed=seed)
+        steps = epochs * recipe.steps_per_epoch
+    elif recipe.protocol == "paper":
+        data = paper_training_set(train, recipe.repeats, seed=seed)
+        steps = epochs * -(-len(data) // recipe.batch_size)
+    else:
+        raise ValueError(f"Unknown protocol {recipe.protocol!r}; use 'patches' or 'paper'.")
+
+    def optimizer(params):
+        opt = torch.optim.Adam(params, lr=recipe.lr)
+        _StepSchedule(opt, model, steps, cosine=recipe.protocol == "patches", keep_prob=recipe.keep_prob)
+        return opt
+
+    return engine.fit(model, data, None if val is None else val.samples(), epochs=epochs,
+                      batch_size=recipe.batch_size, lr=recipe.lr, loss="bce", optimizer=optimizer,
+                      metric="auc", seed=seed, progress=progress, device=device)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@torch.inference_mode()
+def predict_images(model: nn.Module, images: torch.Tensor, batch_size: int = 2,
+                   device: str | torch.device | None = None, flips: bool = False) -> torch.Tensor:
+    """Vessel probabilities N x 1 x H x W (CPU) for whole images, in eval mode (mode restored after).
+
+    ``flips=True`` averages the probabilities over the four flips of each image (test-time
+    augmentation; 4x the inference time)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    variants = ((), (-1,), (-2,), (-2, -1)) if flips else ((),)
+    try:
+        out = []
+        for chunk in images.split(batch_size):
+            chunk = chunk.to(device)
+            probs = [torch.sigmoid(model(chunk.flip(d) if d else chunk).float()) for d in variants]
+            out.append(torch.stack([p.flip(d) if d else p for p, d in zip(probs, variants, strict=True)])
+                       .mean(0).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate_images(model: nn.Module, data: VesselData, threshold: float = 0.5, batch_size: int = 2,
+                    flips: bool = False) -> tuple[dict[str, float], torch.Tensor]:
+    """FOV-masked scores pooled over ``data``'s whole images, and the probability maps."""
+    prob = predict_images(model, data.images, batch_size, flips=flips)
+    return segmentation_scores(prob, data.masks, data.fovs, threshold=threshold), prob
+
+
+def fov_roc(prob: torch.Tensor, data: VesselData, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The FOV ROC curve ``(fpr, tpr)`` thinned to about ``max_points`` points for plotting."""
+    fpr, tpr, _ = roc_curve(prob, data.masks, data.fovs)
+    keep = np.unique(np.r_[np.linspace(0, len(fpr) - 1, max_points).astype(int), len(fpr) - 1])
+    return fpr[keep], tpr[keep]
+
+
+def published_table(ours: Mapping[str, float], label: str, keys: Sequence[str] = ("auc", "accuracy", "f1",
+                    "sensitivity", "specificity")) -> str:
+    """A text table: the published DRIVE results (test split) and ``ours`` (say in ``label`` which split)."""
+    rows = [*PUBLISHED_DRIVE.items(), (label, dict(ours))]
+    width = max(len(name) for name, _ in rows) + 2
+    lines = ["".ljust(width) + "".join(k[:11].rjust(12) for k in keys)]
+    for name, scores in rows:
+        cells = "".join((f"{scores[k]:.4f}" if k in scores else "-").rjust(12) for k in keys)
+        lines.append(name.ljust(width) + cells)
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""Chapter 06's DRIVE protocol: preprocessing, patch sampling, training wiring, FOV evaluation, fallback,
+and the chapter's exercise checkers (real DRIVE from ../shared/data when present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import course_lib as cl
+from course_lib.protocols import drive as P
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DRIVE_DIR = SHARED / "DRIVE"
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[P.VesselData, P.VesselData]:
+    return P.load_vessel_data(force_synthetic=True, synthetic_size=64, synthetic_n=(3, 2), verbose=False)
+
+
+@pytest.fixture(scope="module")
+def real() -> tuple[P.VesselData, P.VesselData]:
+    if not (DRIVE_DIR / "training" / "images").is_dir():
+        pytest.skip(f"DRIVE training split not found under {DRIVE_DIR} (only the shared test data has it)")
+    return P.load_vessel_data(DRIVE_DIR, verbose=False)
+
+
+def test_real_split_is_held_out_and_shaped(real) -> None:
+    train, test = real
+    assert (len(train), len(test)) == (16, 4)
+    assert not set(train.ids) & set(test.ids)
+    assert test.source == "drive" and "held-out DRIVE TRAINING" in test.split
+    assert train.images.shape == (16, 1, 584, 565) and test.rgb.shape == (4, 3, 584, 565)
+    assert set(torch.unique(test.masks).tolist()) == {0.0, 1.0}
+    # vessels are ~12 % of the FOV pixels in DRIVE; outside the FOV the preprocessed image is 0
+    fraction = float(test.masks.sum() / test.fovs.sum())
+    assert 0.09 < fraction < 0.15
+    assert float(test.images[test.fovs == 0].abs().max()) == 0.0
+
+
+def test_vessel_contrast_makes_vessels_dark_and_is_bounded(real) -> None:
+    _, test = real
+    image, mask, fov = test.images[0, 0], test.masks[0, 0] > 0.5, test.fovs[0, 0] > 0.5
+    assert float(image.abs().max()) <= 1.0
+    assert float(image[mask].mean()) < -0.2 < float(image[fov & ~mask].mean())
+    # threshold-free separation of the raw input already; the network must beat it by far
+    auc = cl.metrics.roc_auc((1 - test.images) / 2, test.masks, test.fovs)
+    assert 0.8 < auc < 0.9
+    with pytest.raises(ValueError, match="3 x H x W"):
+        P.vessel_contrast(torch.rand(1, 8, 8), torch.ones(1, 8, 8))
+
+
+def test_synthetic_fallback_banner(capsys) -> None:
+    train, test = P.load_vessel_data(root="/nonexistent/DRIVE", synthetic_size=48, synthetic_n=(2, 1))
+    out = capsys.readouterr().out
+    assert "SYNTHETIC DATA" in out and "cl.data.download('drive')" in out
+    assert train.source == test.source == "synthetic-vessels" and train.images.shape == (2, 1, 48, 48)
+
+
+def test_patches_are_deterministic_aligned_and_vessel_rich(synthetic) -> None:
+    train, _ = synthetic
+    patches = P.VesselPatches(train, length=64, patch_size=16, vessel_fraction=1.0, seed=3)
+    a, b = patches[5], patches[5]
+    assert all(torch.equal(a[k], b[k]) for k in ("image", "mask", "fov"))
+    assert a["image"].shape == (1, 16, 16) and a["mask"].shape == a["fov"].shape == (1, 16, 16)
+    centre_is_vessel = [float(patches[i]["mask"][0, 7:9, 7:9].max()) for i in range(64)]
+    assert np.mean(centre_is_vessel) == 1.0  # every patch centred on a vessel pixel (after flips/rot90)
+    patches.set_epoch(1)
+    assert not torch.equal(patches[5]["image"], a["image"])
+    uniform = P.VesselPatches(train, length=200, patch_size=16, vessel_fraction=0.0, seed=3)
+    vessel_share = np.mean([float(uniform[i]["mask"].mean()) for i in range(200)])
+    assert vessel_share < np.mean([float(patches[i]["mask"].mean()) for i in range(64)])
+    with pytest.raises(ValueError, match="vessel_fraction"):
+        P.VesselPatches(train, length=4, vessel_fraction=1.5)
+
+
+def test_paper_transform_pads_to_592_and_keeps_labels_binary() -> None:
+    sample = {"image": torch.rand(3, 584, 565), "mask": (torch.rand(1, 584, 565) > 0.9).float(),
+              "fov": torch.ones(1, 584, 565)}
+    out = P.paper_transform(seed=0)(sample)
+    assert out["image"].shape == (3, 592, 592) and out["mask"].shape == (1, 592, 592)
+    assert set(torch.unique(out["mask"]).tolist()) <= {0.0, 1.0}
+
+
+def test_fit_and_evaluate_smoke(synthetic) -> None:
+    train, test = synthetic
+    recipe = cl.recipes.drive_recipe("smoke")
+    torch.manual_seed(0)
+    model = P.make_vessel_model(recipe)
+    history = P.fit_vessel_model(model, train, test, recipe, progress=False)
+    assert history.epochs == 1 and "val_auc" in history.records[-1]
+    dropblocks = [m for m in model.modules() if isinstance(m, cl.blocks.DropBlock2d)]
+    assert dropblocks and all(m.keep_prob < 1.0 for m in dropblocks)  # keep_prob ramp has started
+    scores, prob = P.evaluate_images(model, test)
+    assert prob.shape == test.masks.shape and 0 <= float(prob.min()) <= float(prob.max()) <= 1
+    expected = cl.metrics.segmentation_scores(prob, test.masks, test.fovs)
+    assert scores == pytest.approx(expected, nan_ok=True)
+    fpr, tpr = P.fov_roc(prob, test, max_points=50)
+    assert fpr[0] == 0 and fpr[-1] == 1 and tpr[-1] == 1 and len(fpr) <= 51
+    for variant, has_dac in (("unet", False), ("rse_unet", False), ("dacrse_unet", True)):
+        m = P.make_vessel_model(recipe, variant)
+        assert any(isinstance(x, cl.blocks.DACBlock) for x in m.modules()) == has_dac
+    with pytest.raises(ValueError, match="variant"):
+        P.make_vessel_model(recipe, "unet++")
+
+
+def test_published_table_names_the_split() -> None:
+    table = P.published_table({"auc": 0.5, "f1": 0.25}, "ours (held-out training images)")
+    assert "0.9755" in table and "0.9790" in table and "ours (held-out training images)" in table
+    assert table.splitlines()[-1].split()[-5:] == ["0.5000", "-", "0.2500", "-", "-"]
+
+
+def test_drive_recipes() -> None:
+    quick, full = cl.recipes.drive_recipe("quick"), cl.recipes.drive_recipe("full")
+    assert quick.protocol == "patches" and quick.in_channels == 1
+    paper = (full.protocol, full.batch_size, full.lr, full.epochs, full.in_channels)
+    assert paper == ("paper", 8, 1e-4, 50, 3)
+    assert cl.recipes.drive_recipe("quick", epochs=3).epochs == 3
+
+
+def test_exercise_checkers_accept_solutions_and_name_the_bugs(capsys) -> None:
+    from course_lib.metrics import confusion_counts
+
+    def rates(prob, target, fov):
+        c = confusion_counts(prob, target, fov)
+        return c["tp"] / (c["tp"] + c["fn"]), c["tn"] / (c["tn"] + c["fp"])
+
+    def precision_as_se(prob, target, fov):
+        c = confusion_counts(prob, target, fov)
+        return c["tp"] / (c["tp"] + c["fp"]), c["tn"] / (c["tn"] + c["fp"])
+
+    assert cl.exercises.check("06.fov_rates", rates)
+    assert not cl.exercises.check("06.fov_rates", precision_as_se)
+    assert "precision" in capsys.readouterr().out
+    assert cl.exercises.check("06.rse_forward", lambda b, x: b.shortcut(x) + b.se(b.residual(x)))
+    assert not cl.exercises.check("06.rse_forward",
+                                  lambda b, x: b.shortcut(x) + b.se(b.residual(x)) * b.residual(x))
+    assert "bug 2" in capsys.readouterr().out
+    fov_acc = lambda t, f: 1 - float((t * f).sum() / f.sum())  # noqa: E731
+    assert cl.exercises.check("06.background_accuracy", fov_acc)
+    assert not cl.exercises.check("06.background_accuracy", lambda t, f: 1 - float(t.mean()))
+
+
+def test_split_choice_with_official_test_labels(tmp_path) -> None:
+    """With DRIVE/test/1st_manual present: train on all training images, evaluate on the test split."""
+    if not (DRIVE_DIR / "training" / "images").is_dir():
+        pytest.skip(f"DRIVE training split not found under {DRIVE_DIR}")
+    root = tmp_path / "DRIVE"
+    src = DRIVE_DIR / "training"
+    parts = {"images": "{n}_{part}.tif", "1st_manual": "{n}_manual1.gif", "mask": "{n}_{part}_mask.gif"}
+    for part in ("training", "test"):
+        for sub in parts:
+            (root / part / sub).mkdir(parents=True)
+    # three training images, and two more renamed as test files standing in for the official test split
+    for n, part, k in ((21, "training", "21"), (22, "training", "22"), (23, "training", "23"),
+                       (24, "test", "01"), (25, "test", "02")):
+        for sub, pattern in parts.items():
+            link = root / part / sub / pattern.format(n=k, part=part)
+            link.symlink_to(src / sub / pattern.format(n=n, part="training"))
+    train, test = P.load_vessel_data(root, preprocessing="rgb", verbose=False)
+    assert (len(train), len(test)) == (3, 2) and "official test" in test.split
+    assert train.split.startswith("DRIVE training images (all")
+    assert test.source == "drive" and test.ids == ["01_test", "02_test"]
+
+
+def test_paper_protocol_trains_on_padded_whole_images() -> None:
+    train, test = P.load_vessel_data(force_synthetic=True, preprocessing="rgb", synthetic_size=64,
+                                     synthetic_n=(2, 1), verbose=False)
+    recipe = cl.recipes.drive_recipe("full", widths=(2, 4, 8, 16), epochs=1, batch_size=2, reduction=2,
+                                     repeats=1)
+    data = P.paper_training_set(train, repeats=3)
+    assert len(data) == 6 and data[0]["image"].shape == (3, 592, 592)
+    torch.manual_seed(0)
+    model = P.make_vessel_model(recipe)
+    history = P.fit_vessel_model(model, train, test, recipe, progress=False)
+    assert history.records[-1]["train_loss"] > 0 and np.isfinite(history.records[-1]["val_auc"])
