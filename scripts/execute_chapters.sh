@@ -13,11 +13,15 @@ export COURSE_MODE="${COURSE_MODE:-quick}" MPLBACKEND=Agg
 notebooks=("$@")
 [ ${#notebooks[@]} -eq 0 ] && notebooks=(notebooks/[0-9]*.ipynb)
 status=0
+run() {  # nbconvert writes the notebook only when every cell ran
+    timeout 2400 jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 \
+        "$1" >/dev/null 2>&1
+}
 for nb in "${notebooks[@]}"; do
     start=$(date +%s)
-    # nbconvert writes the notebook only when every cell ran; a hung kernel is stopped after 40 minutes
-    if timeout 2400 jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 \
-        "$nb" >/dev/null 2>&1; then
+    # a kernel that stops answering (seen now and then with nbclient) fails the cell after 15 minutes;
+    # such a run is retried once
+    if run "$nb" || { echo "$nb: retrying after $(( $(date +%s) - start )) s"; start=$(date +%s); run "$nb"; }; then
         echo "$nb: ${COURSE_MODE} mode, $(( $(date +%s) - start )) s, $(du -h "$nb" | cut -f1)"
     else
         echo "$nb: FAILED after $(( $(date +%s) - start )) s (run it in JupyterLab to see where)"; status=1
