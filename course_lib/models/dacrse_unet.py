@@ -33,6 +33,7 @@ per-level ``block_size=(7, 5, 3, 2)`` there.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -131,33 +132,16 @@ class DACRSEUNet(nn.Module):
 
 
 @register_model("dacrse_unet")
-def dacrse_unet(
-    in_channels: int = 3,
-    out_channels: int = 1,
-    widths: Sequence[int] = (32, 64, 128, 256),
-    keep_prob: float = 0.9,
-    block_size: int | Sequence[int] = 7,
-    reduction: int = 16,
-    dac: bool = True,
-    rse: bool = True,
-    dac_shared: bool = True,
-    pad_input: bool = True,
-) -> DACRSEUNet:
-    """DACRSE-UNet; ``rse=False`` / ``dac=False`` give the ablation models with the same widths."""
-    return DACRSEUNet(in_channels, out_channels, widths, keep_prob=keep_prob, block_size=block_size,
-                      reduction=reduction, dac=dac, rse=rse, dac_shared=dac_shared, pad_input=pad_input)
+def dacrse_unet(**cfg: Any) -> DACRSEUNet:
+    """DACRSE-UNet (options: :class:`DACRSEUNet`); ``rse=False`` / ``dac=False`` give the ablation models."""
+    return DACRSEUNet(**cfg)
 
 
 @register_model("rse_unet")
-def rse_unet(
-    in_channels: int = 3,
-    out_channels: int = 1,
-    widths: Sequence[int] = (32, 64, 128, 256),
-    keep_prob: float = 0.9,
-    block_size: int | Sequence[int] = 7,
-    reduction: int = 16,
-    pad_input: bool = True,
-) -> DACRSEUNet:
-    """The RSE-U-Net of the ablation: DACRSE-UNet without the DAC block."""
-    return DACRSEUNet(in_channels, out_channels, widths, keep_prob=keep_prob, block_size=block_size,
-                      reduction=reduction, dac=False, pad_input=pad_input)
+def rse_unet(**cfg: Any) -> DACRSEUNet:
+    """The RSE-U-Net of the ablation: DACRSE-UNet without the DAC block (same options, minus DAC's)."""
+    for key in ("dac", "dac_shared"):
+        if key in cfg:
+            raise TypeError(f"rse_unet has no DAC block, so no {key!r} option; use "
+                            "create_model('dacrse_unet', ...) for a model with DAC.")
+    return DACRSEUNet(dac=False, **cfg)
