@@ -50,7 +50,8 @@ class DriveRecipe:
     ``protocol``: ``"patches"`` (random ``patch_size`` patches, ``steps_per_epoch`` x ``batch_size`` per
     epoch, learning rate decayed with a cosine to 0) or ``"paper"`` (whole images padded to 592 with the
     paper's augmentation, each image ``repeats`` times per epoch, constant learning rate).
-    ``preprocessing``: ``"green_lcn"`` (1 channel) or ``"rgb"``. ``ablation_epochs``: the shared, possibly
+    ``preprocessing``: a key of :data:`course_lib.protocols.drive.PREPROCESSING` (``"rgb_norm"``,
+    ``"green_lcn"`` or ``"rgb"``). ``ablation_epochs``: the shared, possibly
     smaller budget of the U-Net / RSE-U-Net / DACRSE-UNet ablation (same steps per epoch).
     """
 
@@ -63,26 +64,37 @@ class DriveRecipe:
     patch_size: int = 64
     steps_per_epoch: int = 100
     repeats: int = 1
-    vessel_fraction: float = 0.5
+    vessel_fraction: float = 0.75
     keep_prob: float = 0.9
     block_size: tuple[int, ...] = (7, 5, 3, 2)
     reduction: int = 4
     ablation_epochs: int = 2
     synthetic_size: int = 256
 
+    def __post_init__(self) -> None:
+        from course_lib.protocols.drive import PREPROCESSING
+
+        if self.protocol not in ("patches", "paper"):
+            raise ValueError(f"protocol must be 'patches' or 'paper', got {self.protocol!r}.")
+        if self.preprocessing not in PREPROCESSING:
+            raise ValueError(f"preprocessing must be one of {', '.join(map(repr, PREPROCESSING))}, "
+                             f"got {self.preprocessing!r}.")
+
     @property
     def in_channels(self) -> int:
-        return 1 if self.preprocessing == "green_lcn" else 3
+        from course_lib.protocols.drive import PREPROCESSING
+
+        return PREPROCESSING[self.preprocessing][0]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 _DRIVE = {
-    "smoke": DriveRecipe(protocol="patches", preprocessing="green_lcn", widths=(4, 8, 16, 32), epochs=1,
+    "smoke": DriveRecipe(protocol="patches", preprocessing="rgb_norm", widths=(4, 8, 16, 32), epochs=1,
                          batch_size=4, lr=2e-3, patch_size=32, steps_per_epoch=2, reduction=2,
                          block_size=(5, 3, 2, 1), ablation_epochs=1, synthetic_size=96),
-    "quick": DriveRecipe(protocol="patches", preprocessing="green_lcn", widths=(16, 32, 64, 128), epochs=9,
+    "quick": DriveRecipe(protocol="patches", preprocessing="rgb_norm", widths=(16, 32, 64, 128), epochs=18,
                          batch_size=16, lr=3e-3, patch_size=64, steps_per_epoch=75, block_size=(7, 5, 3, 2),
                          ablation_epochs=2),
     "full": DriveRecipe(protocol="paper", preprocessing="rgb", widths=(32, 64, 128, 256), epochs=50,

@@ -10,6 +10,8 @@ import argparse
 import ast
 import time
 
+import torch
+
 import course_lib as cl
 from course_lib.protocols import drive as protocol
 
@@ -22,7 +24,11 @@ def main() -> None:
     parser.add_argument("--variant", default="dacrse_unet", choices=("unet", "rse_unet", "dacrse_unet"))
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a DriveRecipe field (Python literal or plain string)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--save", default=None, help="write the trained model's state_dict here")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
@@ -41,8 +47,15 @@ def main() -> None:
     history = protocol.fit_vessel_model(model, train, test, recipe, seed=0, progress=False)
     print(f"trained in {(time.perf_counter() - start) / 60:.1f} min; held-out FOV AUC per epoch:",
           ", ".join(f"{v:.4f}" for v in history["val_auc"]))
-    scores, _ = protocol.evaluate_images(model, test)
-    print(f"{test.split}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    if args.save:
+        torch.save(model.state_dict(), args.save)
+    for flips in (False, True):
+        scores, prob = protocol.evaluate_images(model, test, flips=flips)
+        print("per image AUC:", ", ".join(
+            f"{name} {cl.metrics.roc_auc(prob[j], test.masks[j], test.fovs[j]):.4f}"
+            for j, name in enumerate(test.ids)))
+        print(f"{test.split}{' (flip TTA)' if flips else ''}: "
+              + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
 
 
 if __name__ == "__main__":

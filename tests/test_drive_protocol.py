@@ -33,31 +33,59 @@ def test_real_split_is_held_out_and_shaped(real) -> None:
     assert (len(train), len(test)) == (16, 4)
     assert not set(train.ids) & set(test.ids)
     assert test.source == "drive" and "held-out DRIVE TRAINING" in test.split
-    assert train.images.shape == (16, 1, 584, 565) and test.rgb.shape == (4, 3, 584, 565)
+    assert train.images.shape == (16, 3, 584, 565) and test.rgb.shape == (4, 3, 584, 565)
+    assert train.preprocessing == "rgb_norm"
     assert set(torch.unique(test.masks).tolist()) == {0.0, 1.0}
     # vessels are ~12 % of the FOV pixels in DRIVE; outside the FOV the preprocessed image is 0
     fraction = float(test.masks.sum() / test.fovs.sum())
     assert 0.09 < fraction < 0.15
-    assert float(test.images[test.fovs == 0].abs().max()) == 0.0
+    assert float((test.images * (test.fovs == 0)).abs().max()) == 0.0
 
 
 def test_vessel_contrast_makes_vessels_dark_and_is_bounded(real) -> None:
     _, test = real
-    image, mask, fov = test.images[0, 0], test.masks[0, 0] > 0.5, test.fovs[0, 0] > 0.5
+    lcn = torch.stack([P.vessel_contrast(r, f) for r, f in zip(test.rgb, test.fovs, strict=True)])
+    image, mask, fov = lcn[0, 0], test.masks[0, 0] > 0.5, test.fovs[0, 0] > 0.5
     assert float(image.abs().max()) <= 1.0
     assert float(image[mask].mean()) < -0.2 < float(image[fov & ~mask].mean())
     # threshold-free separation of the raw input already; the network must beat it by far
-    auc = cl.metrics.roc_auc((1 - test.images) / 2, test.masks, test.fovs)
+    auc = cl.metrics.roc_auc((1 - lcn) / 2, test.masks, test.fovs)
     assert 0.8 < auc < 0.9
     with pytest.raises(ValueError, match="3 x H x W"):
         P.vessel_contrast(torch.rand(1, 8, 8), torch.ones(1, 8, 8))
+
+
+def test_standardise_rgb_per_channel_inside_the_fov(real) -> None:
+    _, test = real
+    image, inside = test.images[1], test.fovs[1, 0] > 0.5
+    pixels = image[:, inside]
+    assert torch.allclose(pixels.mean(1), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(pixels.std(1), torch.ones(3), atol=1e-3)
+    assert float(image[:, ~inside].abs().max()) == 0.0
+    # an affine change of exposure (what standardising is for) leaves the network input unchanged
+    darker = P.standardise_rgb(0.6 * test.rgb[1] + 0.05, test.fovs[1])
+    assert torch.allclose(darker, image, atol=1e-4)
+    # vessels are darker than the FOV average in the green channel (by ~0.2 std: the global spread of
+    # the illumination is larger than the vessels' local contrast)
+    assert float(image[1][test.masks[1, 0] > 0.5].mean()) < float(image[1][inside].mean()) - 0.1
+
+
+def test_preprocessing_errors() -> None:
+    with pytest.raises(ValueError, match="non-empty field of view"):
+        P.standardise_rgb(torch.rand(3, 8, 8), torch.zeros(1, 8, 8))
+    with pytest.raises(ValueError, match="preprocessing must be one of 'rgb_norm'"):
+        cl.recipes.drive_recipe("quick", preprocessing="grey")
+    with pytest.raises(ValueError, match="preprocessing must be one of"):
+        P.load_vessel_data(force_synthetic=True, preprocessing="grey", synthetic_size=32, verbose=False)
+    with pytest.raises(ValueError, match="protocol must be"):
+        cl.recipes.drive_recipe("quick", protocol="tiles")
 
 
 def test_synthetic_fallback_banner(capsys) -> None:
     train, test = P.load_vessel_data(root="/nonexistent/DRIVE", synthetic_size=48, synthetic_n=(2, 1))
     out = capsys.readouterr().out
     assert "SYNTHETIC DATA" in out and "cl.data.download('drive')" in out
-    assert train.source == test.source == "synthetic-vessels" and train.images.shape == (2, 1, 48, 48)
+    assert train.source == test.source == "synthetic-vessels" and train.images.shape == (2, 3, 48, 48)
 
 
 def test_patches_are_deterministic_aligned_and_vessel_rich(synthetic) -> None:
@@ -65,7 +93,7 @@ def test_patches_are_deterministic_aligned_and_vessel_rich(synthetic) -> None:
     patches = P.VesselPatches(train, length=64, patch_size=16, vessel_fraction=1.0, seed=3)
     a, b = patches[5], patches[5]
     assert all(torch.equal(a[k], b[k]) for k in ("image", "mask", "fov"))
-    assert a["image"].shape == (1, 16, 16) and a["mask"].shape == a["fov"].shape == (1, 16, 16)
+    assert a["image"].shape == (3, 16, 16) and a["mask"].shape == a["fov"].shape == (1, 16, 16)
     centre_is_vessel = [float(patches[i]["mask"][0, 7:9, 7:9].max()) for i in range(64)]
     assert np.mean(centre_is_vessel) == 1.0  # every patch centred on a vessel pixel (after flips/rot90)
     patches.set_epoch(1)
@@ -115,7 +143,8 @@ def test_published_table_names_the_split() -> None:
 
 def test_drive_recipes() -> None:
     quick, full = cl.recipes.drive_recipe("quick"), cl.recipes.drive_recipe("full")
-    assert quick.protocol == "patches" and quick.in_channels == 1
+    assert quick.protocol == "patches" and quick.in_channels == 3 and quick.preprocessing == "rgb_norm"
+    assert cl.recipes.drive_recipe("quick", preprocessing="green_lcn").in_channels == 1
     paper = (full.protocol, full.batch_size, full.lr, full.epochs, full.in_channels)
     assert paper == ("paper", 8, 1e-4, 50, 3)
     assert cl.recipes.drive_recipe("quick", epochs=3).epochs == 3
