@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a DriveRecipe field (Python literal or plain string)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0, help="model initialisation and patch sampling seed")
     parser.add_argument("--save", default=None, help="write the trained model's state_dict here")
     args = parser.parse_args()
     if args.threads:
@@ -41,10 +42,10 @@ def main() -> None:
     print(recipe, flush=True)
     train, test = protocol.load_vessel_data(preprocessing=recipe.preprocessing,
                                             synthetic_size=recipe.synthetic_size)
-    cl.config.seed_everything(0)
+    cl.config.seed_everything(args.seed)
     model = protocol.make_vessel_model(recipe, args.variant)
     start = time.perf_counter()
-    history = protocol.fit_vessel_model(model, train, test, recipe, seed=0, progress=False)
+    history = protocol.fit_vessel_model(model, train, test, recipe, seed=args.seed, progress=False)
     print(f"trained in {(time.perf_counter() - start) / 60:.1f} min; held-out FOV AUC per epoch:",
           ", ".join(f"{v:.4f}" for v in history["val_auc"]))
     if args.save:

@@ -105,6 +105,38 @@ def test_patches_are_deterministic_aligned_and_vessel_rich(synthetic) -> None:
         P.VesselPatches(train, length=4, vessel_fraction=1.5)
 
 
+def test_fit_resumes_after_interruption_with_the_same_schedules(synthetic, tmp_path) -> None:
+    train, _ = synthetic
+    recipe = cl.recipes.drive_recipe("smoke", epochs=4)
+
+    def interrupt_after_epoch_2(ctx) -> None:
+        if ctx.epoch == 2:
+            raise KeyboardInterrupt
+
+    def run(out_dir, callbacks=()):
+        torch.manual_seed(0)
+        model = P.make_vessel_model(recipe)
+        history = P.fit_vessel_model(model, train, None, recipe, progress=False, out_dir=out_dir,
+                                     callbacks=callbacks)
+        keep = [m.keep_prob for m in model.modules() if isinstance(m, cl.blocks.DropBlock2d)]
+        return model, history, keep
+
+    whole, whole_history, whole_keep = run(tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "split", callbacks=[interrupt_after_epoch_2])  # stopped after epoch 2 of 4
+    resumed, resumed_history, resumed_keep = run(tmp_path / "split")
+    assert resumed_history.epochs == 4
+    assert [r["train_loss"] for r in resumed_history.records] == pytest.approx(
+        [r["train_loss"] for r in whole_history.records], rel=1e-5)
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+    # DropBlock's ramp (4 x 2 steps, reaching keep_prob 0.9 after half) resumed where it stopped
+    assert resumed_keep == pytest.approx(whole_keep) and whole_keep[0] == pytest.approx(recipe.keep_prob)
+    resumed_lr = [r["lr"] for r in resumed_history.records]
+    assert resumed_lr == pytest.approx([r["lr"] for r in whole_history.records])
+    assert whole_history.records[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine decayed to 0
+
+
 def test_paper_transform_pads_to_592_and_keeps_labels_binary() -> None:
     sample = {"image": torch.rand(3, 584, 565), "mask": (torch.rand(1, 584, 565) > 0.9).float(),
               "fov": torch.ones(1, 584, 565)}

@@ -21,6 +21,7 @@ present) and falls back to ``synthetic-vessels`` with a banner when DRIVE is abs
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -332,57 +333,70 @@ def make_vessel_model(recipe: Any, variant: str = "dacrse_unet", **overrides: An
 
 class _StepSchedule:
     """After every optimizer step: cosine learning-rate decay (patch protocol) and DropBlock's linear
-    keep_prob schedule (1 -> keep_prob over the first half of training)."""
+    keep_prob schedule (1 -> keep_prob over the first half of training). As an engine callback it
+    re-derives its position from the epoch number, so a resumed run continues the same curves."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, model: nn.Module, total_steps: int, cosine: bool,
+    def __init__(self, model: nn.Module, total_steps: int, steps_per_epoch: int, cosine: bool,
                  keep_prob: float) -> None:
-        self.optimizer, self.total, self.cosine, self.count = optimizer, max(1, total_steps), cosine, 0
-        self.base_lr = [group["lr"] for group in optimizer.param_groups]
+        self.total, self.per_epoch, self.cosine, self.count = max(1, total_steps), steps_per_epoch, cosine, 0
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.base_lr: list[float] = []
         has_dropblock = any(isinstance(m, DropBlock2d) for m in model.modules())
         self.keep = (LinearKeepProbSchedule(model, 1.0, keep_prob, max(1, total_steps // 2))
                      if has_dropblock and keep_prob < 1 else None)
-        optimizer.register_step_post_hook(self)
 
-    def __call__(self, *_: Any) -> None:
-        self.count += 1
-        if self.cosine:
-            factor = 0.5 * (1 + np.cos(np.pi * min(self.count / self.total, 1.0)))
+    def attach(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        self.optimizer, self.base_lr = optimizer, [group["lr"] for group in optimizer.param_groups]
+        optimizer.register_step_post_hook(lambda *_: self._move(self.count + 1))
+        return optimizer
+
+    def _move(self, count: int) -> None:
+        self.count = count
+        if self.cosine and self.optimizer is not None:
+            # a Python float: a numpy one in the optimizer's state would make checkpoints unloadable
+            # with torch.load(weights_only=True)
+            factor = 0.5 * (1 + math.cos(math.pi * min(count / self.total, 1.0)))
             for group, lr in zip(self.optimizer.param_groups, self.base_lr, strict=True):
                 group["lr"] = lr * factor
         if self.keep is not None:
-            self.keep.step()
+            self.keep.load_state_dict({**self.keep.state_dict(), "count": count})
+
+    def on_epoch_start(self, ctx: engine.EpochContext) -> None:
+        self._move((ctx.epoch - 1) * self.per_epoch)
 
 
 def fit_vessel_model(model: nn.Module, train: VesselData, val: VesselData | None, recipe: Any, *,
                      epochs: int | None = None, seed: int = 0, progress: bool = True,
-                     device: str | torch.device | None = None) -> engine.History:
+                     device: str | torch.device | None = None,
+                     out_dir: str | os.PathLike | None = None,
+                     callbacks: Sequence[Callable] = ()) -> engine.History:
     """Train ``model`` with the recipe's protocol through :func:`course_lib.engine.fit`; returns its History.
 
     Patch protocol: ``steps_per_epoch * batch_size`` fresh :class:`VesselPatches` per epoch, Adam with a
     per-step cosine decay of the learning rate. Paper protocol: whole images padded to 592 with
     :func:`paper_transform`, constant Adam learning rate. Both: BCE with logits, DropBlock's keep_prob
     ramped from 1 to ``recipe.keep_prob``. ``val`` (whole images) is scored every epoch for the learning
-    curves only: the returned model is the last one, never picked on ``val``.
+    curves only: the returned model is the last one, never picked on ``val``. With ``out_dir`` the engine
+    checkpoints every epoch there and a rerun resumes from ``last.pt`` (schedules included).
+    ``callbacks`` go to the engine after the recipe's own schedule.
     """
     epochs = recipe.epochs if epochs is None else int(epochs)
     if recipe.protocol == "patches":
         data = VesselPatches(train, recipe.steps_per_epoch * recipe.batch_size, recipe.patch_size,
                              recipe.vessel_fraction, seed=seed)
-        steps = epochs * recipe.steps_per_epoch
+        per_epoch = recipe.steps_per_epoch
     elif recipe.protocol == "paper":
         data = paper_training_set(train, recipe.repeats, seed=seed)
-        steps = epochs * -(-len(data) // recipe.batch_size)
+        per_epoch = -(-len(data) // recipe.batch_size)
     else:
         raise ValueError(f"Unknown protocol {recipe.protocol!r}; use 'patches' or 'paper'.")
-
-    def optimizer(params):
-        opt = torch.optim.Adam(params, lr=recipe.lr)
-        _StepSchedule(opt, model, steps, cosine=recipe.protocol == "patches", keep_prob=recipe.keep_prob)
-        return opt
-
+    schedule = _StepSchedule(model, epochs * per_epoch, per_epoch, cosine=recipe.protocol == "patches",
+                             keep_prob=recipe.keep_prob)
     return engine.fit(model, data, None if val is None else val.samples(), epochs=epochs,
-                      batch_size=recipe.batch_size, lr=recipe.lr, loss="bce", optimizer=optimizer,
-                      metric="auc", seed=seed, progress=progress, device=device)
+                      batch_size=recipe.batch_size, lr=recipe.lr, loss="bce",
+                      optimizer=lambda params: schedule.attach(torch.optim.Adam(params, lr=recipe.lr)),
+                      metric="auc", seed=seed, progress=progress, device=device, out_dir=out_dir,
+                      callbacks=[schedule, *callbacks])
 
 
 # ----------------------------------------------------------------------------- evaluation
