@@ -72,19 +72,17 @@ class DriveRecipe:
     synthetic_size: int = 256
 
     def __post_init__(self) -> None:
-        from course_lib.protocols.drive import PREPROCESSING
+        from course_lib.protocols.drive import preprocessing_channels
 
         if self.protocol not in ("patches", "paper"):
             raise ValueError(f"protocol must be 'patches' or 'paper', got {self.protocol!r}.")
-        if self.preprocessing not in PREPROCESSING:
-            raise ValueError(f"preprocessing must be one of {', '.join(map(repr, PREPROCESSING))}, "
-                             f"got {self.preprocessing!r}.")
+        preprocessing_channels(self.preprocessing)  # a clear error for an unknown name
 
     @property
     def in_channels(self) -> int:
-        from course_lib.protocols.drive import PREPROCESSING
+        from course_lib.protocols.drive import preprocessing_channels
 
-        return PREPROCESSING[self.preprocessing][0]
+        return preprocessing_channels(self.preprocessing)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -63,6 +63,7 @@ __all__ = [
     "paper_training_set",
     "paper_transform",
     "predict_images",
+    "preprocessing_channels",
     "published_table",
     "standardise_rgb",
     "vessel_contrast",
@@ -158,15 +159,21 @@ def standardise_rgb(rgb: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
 # name -> (input channels, function of (rgb 3 x H x W in [0, 1], fov 1 x H x W) giving the network input)
 PREPROCESSING: dict[str, tuple[int, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {
     "rgb_norm": (3, standardise_rgb),
-    "green_lcn": (1, lambda rgb, fov: vessel_contrast(rgb, fov)),
+    "green_lcn": (1, vessel_contrast),
     "rgb": (3, lambda rgb, fov: rgb),
 }
 
 
-def _stack(dataset: Dataset, preprocessing: str) -> tuple[torch.Tensor, ...]:
+def preprocessing_channels(preprocessing: str) -> int:
+    """The network's input channels for a :data:`PREPROCESSING` name; a clear error for unknown names."""
     if preprocessing not in PREPROCESSING:
         raise ValueError(f"preprocessing must be one of {', '.join(map(repr, PREPROCESSING))}, "
                          f"got {preprocessing!r}.")
+    return PREPROCESSING[preprocessing][0]
+
+
+def _stack(dataset: Dataset, preprocessing: str) -> tuple[torch.Tensor, ...]:
+    preprocessing_channels(preprocessing)  # validates the name before any image is read
     samples = [dataset[i] for i in range(len(dataset))]
     rgb = torch.stack([s["image"] for s in samples])
     masks = torch.stack([s["mask"] for s in samples])
