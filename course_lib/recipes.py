@@ -93,7 +93,7 @@ _DRIVE = {
                          batch_size=4, lr=2e-3, patch_size=32, steps_per_epoch=2, reduction=2,
                          block_size=(5, 3, 2, 1), ablation_epochs=1, synthetic_size=96),
     "quick": DriveRecipe(protocol="patches", preprocessing="rgb_norm", widths=(16, 32, 64, 128), epochs=18,
-                         batch_size=16, lr=3e-3, patch_size=64, steps_per_epoch=75, block_size=(7, 5, 3, 2),
+                         batch_size=8, lr=3e-3, patch_size=64, steps_per_epoch=150, block_size=(7, 5, 3, 2),
                          ablation_epochs=2),
     "full": DriveRecipe(protocol="paper", preprocessing="rgb", widths=(32, 64, 128, 256), epochs=50,
                         batch_size=8, lr=1e-4, repeats=5, keep_prob=0.9, block_size=(7, 7, 7, 7),

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from course_lib.blocks.dropblock import (
     DropBlock2d,
     LinearKeepProbSchedule,
+    bernoulli_mask,
     dropblock_gamma,
     expected_drop_rate,
     grow_blocks,
@@ -160,6 +161,36 @@ def test_grow_blocks_matches_a_direct_loop(block_size: int) -> None:
     for c, i, j in seeds[0].nonzero().tolist():
         expected[0, c, i:i + block_size, j:j + block_size] = 1
     assert torch.equal(grow_blocks(seeds, block_size), expected)
+
+
+@pytest.mark.parametrize("p", [0.002, 0.05, 0.3])
+def test_bernoulli_mask_has_independent_entries_with_rate_p(p: float) -> None:
+    generator = torch.Generator().manual_seed(11)
+    draws = torch.stack([bernoulli_mask((40, 50), p, generator=generator) for _ in range(400)]).double()
+    counts = draws.flatten(1).sum(1)  # Binomial(2000, p) per draw
+    n = 2000
+    assert counts.mean().item() == pytest.approx(n * p, rel=0.05 if p > 0.01 else 0.15)
+    assert counts.var().item() == pytest.approx(n * p * (1 - p), rel=0.25)
+    per_position = draws.flatten(1).mean(0)  # every position, first and last included, fires at rate p
+    assert per_position[:50].mean().item() == pytest.approx(p, rel=0.2 if p > 0.01 else 0.5)
+    assert per_position[-50:].mean().item() == pytest.approx(p, rel=0.2 if p > 0.01 else 0.5)
+    if p >= 0.05:  # the very first and last positions, and neighbours uncorrelated (not a regular grid)
+        tolerance = 4 * math.sqrt(p * (1 - p) / len(draws))
+        assert per_position[0].item() == pytest.approx(p, abs=tolerance)
+        assert per_position[-1].item() == pytest.approx(p, abs=tolerance)
+        flat = draws.flatten(1)
+        corr = torch.corrcoef(torch.stack([flat[:, :-1].flatten(), flat[:, 1:].flatten()]))[0, 1]
+        assert abs(corr.item()) < 0.02
+
+
+def test_bernoulli_mask_edge_cases_and_determinism() -> None:
+    assert not bernoulli_mask((3, 4), 0.0).any()
+    assert bernoulli_mask((3, 4), 1.0).all()
+    assert bernoulli_mask((0, 4), 0.5).shape == (0, 4)
+    assert bernoulli_mask((2, 3, 5, 7), 0.2).shape == (2, 3, 5, 7)
+    a = bernoulli_mask((64, 64), 0.01, generator=torch.Generator().manual_seed(3))
+    b = bernoulli_mask((64, 64), 0.01, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
 
 
 def test_share_channels_drops_the_same_blocks() -> None:

