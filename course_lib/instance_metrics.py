@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from course_lib.data.weight_map import _to_numpy_2d
+from course_lib.data.weight_map import as_numpy_2d
 
 __all__ = ["RandError", "adapted_rand_error", "cells_from_probability", "home_segments",
            "separation_scores", "touching_pairs"]
 
 
 def _labels(array: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
-    a, _ = _to_numpy_2d(array, f"{name} (a label image)")
+    a, _ = as_numpy_2d(array, f"{name} (a label image)")
     if a.dtype.kind == "f" and not np.all(a == np.round(a)):
         raise ValueError(f"{name} must hold integer labels (0 = background, 1..K = cells), got fractional "
                          "values; turn a probability map into cells with cells_from_probability first.")

@@ -31,10 +31,12 @@ import torch
 from scipy import ndimage
 from torch.utils.data import Dataset
 
-__all__ = ["WeightMapDataset", "add_weight_map", "label_instances", "unet_weight_map"]
+__all__ = ["WeightMapDataset", "add_weight_map", "as_numpy_2d", "label_instances", "unet_weight_map"]
 
 
-def _to_numpy_2d(array: np.ndarray | torch.Tensor, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+def as_numpy_2d(array: np.ndarray | torch.Tensor, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``(H x W numpy array, original shape)`` from an H x W or 1 x H x W array or tensor; a clear error
+    naming ``name`` for any other shape. Shared with :mod:`course_lib.instance_metrics`."""
     a = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
     shape = a.shape
     if a.ndim == 3 and a.shape[0] == 1:
@@ -49,7 +51,7 @@ def label_instances(mask: np.ndarray | torch.Tensor, connectivity: int = 1) -> n
 
     ``connectivity=1`` (4-neighbours) keeps cells apart across a 1-px diagonal membrane; 2 = 8-neighbours.
     """
-    a, shape = _to_numpy_2d(mask, "mask")
+    a, shape = as_numpy_2d(mask, "mask")
     structure = ndimage.generate_binary_structure(2, connectivity)
     labels, _ = ndimage.label(a > 0.5, structure=structure)
     return labels.astype(np.int64).reshape(shape)
@@ -73,7 +75,7 @@ def unet_weight_map(
         raise ValueError(f"border_on must be 'background' or 'all', got {border_on!r}.")
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}.")
-    labels, shape = _to_numpy_2d(instances, "instances")
+    labels, shape = as_numpy_2d(instances, "instances")
     if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
         raise ValueError("instances must hold integer cell ids (0 = background); got fractional values. "
                          "For a binary mask use label_instances(mask) first.")
@@ -145,7 +147,7 @@ class WeightMapDataset(Dataset):
                                "weight map needs cell instances. Use add_weight_map(dataset, from_mask=True) "
                                "to take the connected components of 'mask' as cells.")
             instances = label_instances(sample["mask"])
-        labels, _ = _to_numpy_2d(instances, "instances")
+        labels, _ = as_numpy_2d(instances, "instances")
         digest = _digest(labels)
         cached = self._cache.get(index)
         if cached is not None and cached[0] == digest:
