@@ -49,8 +49,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "DropBlock2d", "LinearKeepProbSchedule", "bernoulli_mask", "dropblock_gamma", "expected_drop_rate",
-    "grow_blocks",
-    "measured_drop_rate",
+    "grow_blocks", "measured_drop_rate",
 ]
 
 
