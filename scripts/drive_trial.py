@@ -52,9 +52,10 @@ def main() -> None:
         torch.save(model.state_dict(), args.save)
     for flips in (False, True):
         scores, prob = protocol.evaluate_images(model, test, flips=flips)
-        print("per image AUC:", ", ".join(
-            f"{name} {cl.metrics.roc_auc(prob[j], test.masks[j], test.fovs[j]):.4f}"
-            for j, name in enumerate(test.ids)))
+        per_image = [cl.metrics.roc_auc(prob[j], test.masks[j], test.fovs[j]) for j in range(len(test))]
+        print("per image AUC:", ", ".join(f"{name} {auc:.4f}" for name, auc in zip(test.ids, per_image,
+                                                                                  strict=True)),
+              f"(mean {sum(per_image) / len(per_image):.4f})")
         print(f"{test.split}{' (flip TTA)' if flips else ''}: "
               + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
 
