@@ -139,6 +139,9 @@ def test_linear_schedule() -> None:
     fresh = LinearKeepProbSchedule(layers, start=1.0, end=0.9, steps=10)
     fresh.load_state_dict({**schedule.state_dict(), "count": 3})
     assert layers[0].keep_prob == pytest.approx(0.97)
+    assert fresh.set_count(6) == pytest.approx(0.94) and fresh.count == 6
+    assert all(m.keep_prob == pytest.approx(0.94) for m in layers)
+    assert fresh.set_count(40) == pytest.approx(0.9) and fresh.set_count(-2) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no DropBlock2d"):
         LinearKeepProbSchedule(nn.Conv2d(1, 1, 3))
 

@@ -278,14 +278,17 @@ class LinearKeepProbSchedule:
 
     def step(self) -> float:
         """Advance one step; returns the new keep_prob."""
-        self.count += 1
+        return self.set_count(self.count + 1)
+
+    def set_count(self, count: int) -> float:
+        """Jump to step ``count`` (e.g. to continue a resumed run); returns the keep_prob in force."""
+        self.count = max(int(count), 0)
         self._apply()
         return self.keep_prob
 
     def on_epoch_start(self, ctx: Any) -> None:
         """Engine hook: set the keep_prob of epoch ``ctx.epoch`` (1-based), i.e. ``count = epoch - 1``."""
-        self.count = max(int(ctx.epoch) - 1, 0)
-        self._apply()
+        self.set_count(int(ctx.epoch) - 1)
 
     def on_epoch_end(self, ctx: Any) -> None:
         """Engine hook: record the keep_prob the epoch ran with in its history record."""

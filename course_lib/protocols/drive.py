@@ -366,7 +366,7 @@ class _StepSchedule:
             for group, lr in zip(self.optimizer.param_groups, self.base_lr, strict=True):
                 group["lr"] = lr * factor
         if self.keep is not None:
-            self.keep.load_state_dict({**self.keep.state_dict(), "count": count})
+            self.keep.set_count(count)
 
     def on_epoch_start(self, ctx: engine.EpochContext) -> None:
         self._move((ctx.epoch - 1) * self.per_epoch)
