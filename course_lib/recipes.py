@@ -50,8 +50,8 @@ class DriveRecipe:
     ``protocol``: ``"patches"`` (random ``patch_size`` patches, ``steps_per_epoch`` x ``batch_size`` per
     epoch, learning rate decayed with a cosine to 0) or ``"paper"`` (whole images padded to 592 with the
     paper's augmentation, each image ``repeats`` times per epoch, constant learning rate).
-    ``preprocessing``: a key of :data:`course_lib.protocols.drive.PREPROCESSING` (``"rgb_norm"``,
-    ``"green_lcn"`` or ``"rgb"``). ``ablation_epochs``: the shared, possibly
+    ``preprocessing``: a key of :data:`course_lib.protocols.drive.PREPROCESSING` (``"rgb_flat"``,
+    ``"rgb_norm"``, ``"green_lcn"`` or ``"rgb"``). ``ablation_epochs``: the shared, possibly
     smaller budget of the U-Net / RSE-U-Net / DACRSE-UNet ablation (same steps per epoch).
     """
 
@@ -89,10 +89,10 @@ class DriveRecipe:
 
 
 _DRIVE = {
-    "smoke": DriveRecipe(protocol="patches", preprocessing="rgb_norm", widths=(4, 8, 16, 32), epochs=1,
+    "smoke": DriveRecipe(protocol="patches", preprocessing="rgb_flat", widths=(4, 8, 16, 32), epochs=1,
                          batch_size=4, lr=2e-3, patch_size=32, steps_per_epoch=2, reduction=2,
                          block_size=(5, 3, 2, 1), ablation_epochs=1, synthetic_size=96),
-    "quick": DriveRecipe(protocol="patches", preprocessing="rgb_norm", widths=(16, 32, 64, 128), epochs=18,
+    "quick": DriveRecipe(protocol="patches", preprocessing="rgb_flat", widths=(16, 32, 64, 128), epochs=18,
                          batch_size=8, lr=3e-3, patch_size=64, steps_per_epoch=150, block_size=(7, 5, 3, 2),
                          ablation_epochs=2),
     "full": DriveRecipe(protocol="paper", preprocessing="rgb", widths=(32, 64, 128, 256), epochs=50,

@@ -26,6 +26,9 @@ def main() -> None:
                         help="override a DriveRecipe field (Python literal or plain string)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0, help="model initialisation and patch sampling seed")
+    parser.add_argument("--fold", type=int, default=0,
+                        help="cross-validation fold 0-4 (0: the chapter's held-out images; see "
+                             "protocol.cross_validation_fold)")
     parser.add_argument("--save", default=None, help="write the trained model's state_dict here")
     args = parser.parse_args()
     if args.threads:
@@ -41,7 +44,9 @@ def main() -> None:
     recipe = cl.recipes.drive_recipe(epochs=args.epochs, **overrides)
     print(recipe, flush=True)
     train, test = protocol.load_vessel_data(preprocessing=recipe.preprocessing,
-                                            synthetic_size=recipe.synthetic_size)
+                                            synthetic_size=recipe.synthetic_size, verbose=args.fold == 0)
+    train, test = protocol.cross_validation_fold(train, test, args.fold)
+    print(f"{test.split}: {', '.join(test.ids)}", flush=True)
     cl.config.seed_everything(args.seed)
     model = protocol.make_vessel_model(recipe, args.variant)
     start = time.perf_counter()

@@ -42,6 +42,37 @@ def test_real_split_is_held_out_and_shaped(real) -> None:
     assert float((test.images * (test.fovs == 0)).abs().max()) == 0.0
 
 
+def test_cross_validation_folds_hold_out_every_image_once(real) -> None:
+    train, test = real
+    held: list[str] = []
+    for fold in range(5):
+        fold_train, fold_test = P.cross_validation_fold(train, test, fold)
+        assert (len(fold_train), len(fold_test)) == (16, 4)
+        assert not set(fold_train.ids) & set(fold_test.ids)
+        for data in (fold_train, fold_test):  # images, labels and ids stay together
+            for j, name in enumerate(data.ids):
+                source = train if name in train.ids else test
+                k = source.ids.index(name)
+                assert torch.equal(data.images[j], source.images[k])
+                assert torch.equal(data.masks[j], source.masks[k])
+                assert torch.equal(data.fovs[j], source.fovs[k])
+        held += fold_test.ids
+    assert sorted(held) == sorted(train.ids + test.ids)
+    assert P.cross_validation_fold(train, test, 0) == (train, test)  # fold 0: the chapter's split
+    assert P.cross_validation_fold(train, test, 3)[1].ids == P.cross_validation_fold(train, test, 3)[1].ids
+
+
+def test_cross_validation_fold_errors(synthetic) -> None:
+    train, test = synthetic  # 3 training and 2 test images: no 5-fold split
+    with pytest.raises(ValueError, match="5 folds need 4 x 2 = 8 training images"):
+        P.cross_validation_fold(train, test, 1)
+    assert P.cross_validation_fold(train, test, 0) == (train, test)  # fold 0 always works
+    with pytest.raises(ValueError, match=r"fold must be in 0\.\.4"):
+        P.cross_validation_fold(train, test, -1)
+    with pytest.raises(ValueError, match=r"fold must be in 0\.\.2"):
+        P.cross_validation_fold(train.subset([0, 1, 2, 0], "four"), test, 3, folds=3)
+
+
 def test_vessel_contrast_makes_vessels_dark_and_is_bounded(real) -> None:
     _, test = real
     lcn = torch.stack([P.vessel_contrast(r, f) for r, f in zip(test.rgb, test.fovs, strict=True)])
@@ -68,6 +99,39 @@ def test_standardise_rgb_per_channel_inside_the_fov(real) -> None:
     # vessels are darker than the FOV average in the green channel (by ~0.2 std: the global spread of
     # the illumination is larger than the vessels' local contrast)
     assert float(image[1][test.masks[1, 0] > 0.5].mean()) < float(image[1][inside].mean()) - 0.1
+
+
+def test_flatten_illumination_removes_a_smooth_shading(synthetic) -> None:
+    train, _ = synthetic
+    rgb, fov = train.rgb[0], train.fovs[0]
+    width = rgb.shape[-1]
+    shading = torch.linspace(0.4, 1.0, width).expand(rgb.shape[-2:])  # a dark-to-bright slope
+    inside = fov[0] > 0.5
+    flat, flat_shaded = P.flatten_illumination(rgb, fov), P.flatten_illumination(rgb * shading, fov)
+    plain, plain_shaded = P.standardise_rgb(rgb, fov), P.standardise_rgb(rgb * shading, fov)
+    pixels = flat[:, inside]
+    assert torch.allclose(pixels.mean(1), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(pixels.std(1), torch.ones(3), atol=1e-3)
+    assert float(flat[:, ~inside].abs().max()) == 0.0
+    # dividing by the background undoes most of the slope; standardising alone keeps it
+    flat_error = float((flat_shaded - flat)[:, inside].abs().mean())
+    plain_error = float((plain_shaded - plain)[:, inside].abs().mean())
+    assert flat_error < 0.15 * plain_error
+    with pytest.raises(ValueError, match="3 x H x W"):
+        P.flatten_illumination(torch.rand(1, 8, 8), torch.ones(1, 8, 8))
+    with pytest.raises(ValueError, match="same size"):
+        P.flatten_illumination(torch.rand(3, 8, 8), torch.ones(1, 8, 9))
+
+
+def test_flatten_illumination_keeps_vessels_dark_on_drive(real) -> None:
+    _, test = real
+    vessels, inside = test.masks[1, 0] > 0.5, test.fovs[1, 0] > 0.5
+
+    def green_gap(image: torch.Tensor) -> float:
+        return float(image[1][inside & ~vessels].mean() - image[1][vessels].mean())
+
+    # vessels stand out at least twice as much in the green channel once the slow illumination is gone
+    assert green_gap(P.flatten_illumination(test.rgb[1], test.fovs[1])) > 2 * green_gap(test.images[1]) > 0
 
 
 def test_preprocessing_errors() -> None:
@@ -175,7 +239,7 @@ def test_published_table_names_the_split() -> None:
 
 def test_drive_recipes() -> None:
     quick, full = cl.recipes.drive_recipe("quick"), cl.recipes.drive_recipe("full")
-    assert quick.protocol == "patches" and quick.in_channels == 3 and quick.preprocessing == "rgb_norm"
+    assert quick.protocol == "patches" and quick.in_channels == 3 and quick.preprocessing == "rgb_flat"
     assert cl.recipes.drive_recipe("quick", preprocessing="green_lcn").in_channels == 1
     paper = (full.protocol, full.batch_size, full.lr, full.epochs, full.in_channels)
     assert paper == ("paper", 8, 1e-4, 50, 3)

@@ -5,12 +5,15 @@ Two ways to train, one way to evaluate:
 - **Paper protocol** (full mode, GPU): whole RGB images zero-padded to 592x592, random rotation,
   colour jitter, Gaussian noise and flips (:func:`paper_transform`), BCE with logits, Adam 1e-4,
   batch 8, 50 epochs (:func:`paper_training_set` repeats every image with fresh augmentation).
-- **Patch protocol** (quick mode, CPU): each image's colour channels standardised inside the FOV
-  (:func:`standardise_rgb`), and random ``64 x 64`` patches, most of them centred on a vessel pixel,
+- **Patch protocol** (quick mode, CPU): each image's colour channels divided by their smooth
+  background and standardised inside the FOV (:func:`flatten_illumination`; :func:`standardise_rgb`
+  alone is ``"rgb_norm"``), and random ``64 x 64`` patches, most of them centred on a vessel pixel,
   with flips and 90-degree rotations (:class:`VesselPatches`). Small patches give many independent,
   vessel-rich gradient samples per second, which is what a CPU can afford. The classic green channel
-  with local contrast normalisation (:func:`vessel_contrast`, CLAHE-like) is the other choice
+  with local contrast normalisation (:func:`vessel_contrast`, CLAHE-like) is another choice
   (``PREPROCESSING``); on DRIVE it scored lower in the course's runs.
+- **Cross-validation**: :func:`cross_validation_fold` holds out other groups of images, because the
+  scores on 4 held-out images depend a lot on which 4 they are.
 - **Evaluation** always on whole images, pooled over the pixels inside the field of view (FOV):
   :func:`evaluate_images` gives Acc, Se, Sp, F1, AUC and the probability maps.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,8 +59,10 @@ __all__ = [
     "PUBLISHED_DRIVE",
     "VesselData",
     "VesselPatches",
+    "cross_validation_fold",
     "evaluate_images",
     "fit_vessel_model",
+    "flatten_illumination",
     "fov_roc",
     "load_vessel_data",
     "make_vessel_model",
@@ -107,10 +113,24 @@ class VesselData:
     def __len__(self) -> int:
         return len(self.images)
 
+    def subset(self, indices: Sequence[int], split: str) -> VesselData:
+        """The images at ``indices`` (in that order), labelled ``split``."""
+        idx = list(indices)
+        return VesselData(self.images[idx], self.masks[idx], self.fovs[idx], self.rgb[idx],
+                          [self.ids[i] for i in idx], self.source, split, self.preprocessing)
+
     def samples(self) -> list[dict[str, torch.Tensor]]:
         """The course's sample dicts (for ``cl.engine``'s validation or ``cl.viz``)."""
         return [{"image": i, "mask": m, "fov": f} for i, m, f in zip(self.images, self.masks, self.fovs,
                                                                       strict=True)]
+
+
+def _fov_gaussian_mean(x: np.ndarray, inside: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian mean of ``x`` (H x W, or C x H x W: per channel) over the FOV pixels only (normalised
+    convolution ``G*(x fov) / G*fov``), so the dark border outside the FOV does not bleed in."""
+    weight = np.maximum(ndimage.gaussian_filter(inside, sigma), 1e-6)
+    per_axis = (0.0,) * (x.ndim - 2) + (sigma, sigma)
+    return ndimage.gaussian_filter(x * inside, per_axis) / weight
 
 
 def vessel_contrast(rgb: torch.Tensor, fov: torch.Tensor, sigma: float | None = None,
@@ -133,8 +153,7 @@ def vessel_contrast(rgb: torch.Tensor, fov: torch.Tensor, sigma: float | None = 
     inside = (fov.reshape(g.shape) > 0.5).double().numpy()
 
     def local_mean(x: np.ndarray) -> np.ndarray:
-        return ndimage.gaussian_filter(x * inside, sigma) / np.maximum(ndimage.gaussian_filter(inside, sigma),
-                                                                       1e-6)
+        return _fov_gaussian_mean(x, inside, sigma)
 
     centred = g - local_mean(g)
     global_var = float((centred[inside > 0] ** 2).mean()) if inside.any() else 0.0
@@ -156,9 +175,30 @@ def standardise_rgb(rgb: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
     return (rgb - mean[:, None, None]) / std[:, None, None] * inside
 
 
+def flatten_illumination(rgb: torch.Tensor, fov: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """Each colour channel divided by its smooth background, then standardised inside the FOV.
+
+    The background is a Gaussian mean of scale ``sigma`` over the FOV pixels only (default 25 px at
+    DRIVE's width of 565 px, scaled with the image): far wider than a vessel, so vessels stay dark
+    against it. Dividing by it removes the slow brightness changes across a fundus photograph (the
+    bright optic disc and any pale atrophic patch around it, the darker rim) that
+    :func:`standardise_rgb` alone keeps. ``rgb`` is 3 x H x W in [0, 1], ``fov`` 1 x H x W.
+    """
+    if rgb.dim() != 3 or rgb.shape[0] != 3:
+        raise ValueError(f"flatten_illumination needs one 3 x H x W RGB image, got shape {tuple(rgb.shape)}.")
+    if fov.shape[-2:] != rgb.shape[-2:]:
+        raise ValueError(f"fov {tuple(fov.shape)} and image {tuple(rgb.shape)} must have the same size.")
+    sigma = 25.0 * rgb.shape[-1] / DRIVE_SIZE[1] if sigma is None else float(sigma)
+    inside = (fov.reshape(rgb.shape[-2:]) > 0.5).double().numpy()
+    channels = rgb.double().numpy()
+    flat = channels / np.maximum(_fov_gaussian_mean(channels, inside, sigma), 1e-2)
+    return standardise_rgb(torch.from_numpy(flat).float(), fov)
+
+
 # name -> (input channels, function of (rgb 3 x H x W in [0, 1], fov 1 x H x W) giving the network input)
 PREPROCESSING: dict[str, tuple[int, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {
     "rgb_norm": (3, standardise_rgb),
+    "rgb_flat": (3, flatten_illumination),
     "green_lcn": (1, vessel_contrast),
     "rgb": (3, lambda rgb, fov: rgb),
 }
@@ -235,6 +275,35 @@ def load_vessel_data(
                               source="synthetic-vessels", split=f"synthetic {split} images ({n})",
                               preprocessing=preprocessing))
     return out[0], out[1]
+
+
+def cross_validation_fold(train: VesselData, test: VesselData, fold: int, folds: int = 5,
+                          seed: int = 1) -> tuple[VesselData, VesselData]:
+    """Fold ``fold`` of a ``folds``-fold cross-validation over ``train`` + ``test``, as ``(train, test)``.
+
+    Fold 0 is the given split unchanged (the chapter's held-out images); folds 1 to ``folds - 1`` hold
+    out disjoint, seeded groups of ``len(test)`` images from ``train`` and train on the rest, the given
+    test images included. Over all folds every image is held out exactly once, so the spread between
+    folds shows how much the choice of held-out images alone moves the scores.
+    """
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must be in 0..{folds - 1}, got {fold}.")
+    if fold == 0:
+        return train, test
+    if len(train) != (folds - 1) * len(test):
+        raise ValueError(f"{folds} folds need {folds - 1} x {len(test)} = {(folds - 1) * len(test)} training "
+                         f"images beside the {len(test)} test images, got {len(train)} (with DRIVE's "
+                         "official test split there is nothing to cross-validate: use fold 0).")
+    order = random.Random(seed).sample(range(len(train)), len(train))
+    held = sorted(order[(fold - 1) * len(test) : fold * len(test)])
+    rest = [i for i in range(len(train)) if i not in held]
+    both = train.subset(rest, train.split)
+    joined = VesselData(torch.cat([both.images, test.images]), torch.cat([both.masks, test.masks]),
+                        torch.cat([both.fovs, test.fovs]), torch.cat([both.rgb, test.rgb]),
+                        both.ids + test.ids, train.source,
+                        f"cross-validation fold {fold}/{folds}: {len(rest) + len(test)} training images",
+                        train.preprocessing)
+    return joined, train.subset(held, f"cross-validation fold {fold}/{folds}: {len(held)} held-out images")
 
 
 # ----------------------------------------------------------------------------- training sets
