@@ -49,6 +49,8 @@ def test_cross_validation_folds_hold_out_every_image_once(real) -> None:
         fold_train, fold_test = P.cross_validation_fold(train, test, fold)
         assert (len(fold_train), len(fold_test)) == (16, 4)
         assert not set(fold_train.ids) & set(fold_test.ids)
+        if fold:  # the split says where the numbers come from (the chapter prints it beside its scores)
+            assert f"fold {fold} of 5" in fold_test.split and "not the official test split" in fold_test.split
         for data in (fold_train, fold_test):  # images, labels and ids stay together
             for j, name in enumerate(data.ids):
                 source = train if name in train.ids else test

@@ -298,12 +298,15 @@ def cross_validation_fold(train: VesselData, test: VesselData, fold: int, folds:
     held = sorted(order[(fold - 1) * len(test) : fold * len(test)])
     rest = [i for i in range(len(train)) if i not in held]
     both = train.subset(rest, train.split)
+    kind = "DRIVE TRAINING images" if train.source == "drive" else f"{train.source} images"
     joined = VesselData(torch.cat([both.images, test.images]), torch.cat([both.masks, test.masks]),
                         torch.cat([both.fovs, test.fovs]), torch.cat([both.rgb, test.rgb]),
                         both.ids + test.ids, train.source,
-                        f"cross-validation fold {fold}/{folds}: {len(rest) + len(test)} training images",
+                        f"{kind} ({len(rest) + len(test)}; cross-validation fold {fold} of {folds})",
                         train.preprocessing)
-    return joined, train.subset(held, f"cross-validation fold {fold}/{folds}: {len(held)} held-out images")
+    held_split = (f"held-out {kind} ({len(held)}, never trained on; cross-validation fold {fold} of {folds}"
+                  + ("; not the official test split)" if train.source == "drive" else ")"))
+    return joined, train.subset(held, held_split)
 
 
 # ----------------------------------------------------------------------------- training sets
