@@ -152,12 +152,9 @@ def vessel_contrast(rgb: torch.Tensor, fov: torch.Tensor, sigma: float | None = 
     g = rgb[1].double().numpy()
     inside = (fov.reshape(g.shape) > 0.5).double().numpy()
 
-    def local_mean(x: np.ndarray) -> np.ndarray:
-        return _fov_gaussian_mean(x, inside, sigma)
-
-    centred = g - local_mean(g)
+    centred = g - _fov_gaussian_mean(g, inside, sigma)
     global_var = float((centred[inside > 0] ** 2).mean()) if inside.any() else 0.0
-    spread = np.sqrt(local_mean(centred**2) + floor**2 * global_var + 1e-4)
+    spread = np.sqrt(_fov_gaussian_mean(centred**2, inside, sigma) + floor**2 * global_var + 1e-4)
     out = np.clip(centred / spread, -clip, clip) / clip * inside
     return torch.from_numpy(out).float()[None]
 
@@ -297,11 +294,11 @@ def cross_validation_fold(train: VesselData, test: VesselData, fold: int, folds:
     order = random.Random(seed).sample(range(len(train)), len(train))
     held = sorted(order[(fold - 1) * len(test) : fold * len(test)])
     rest = [i for i in range(len(train)) if i not in held]
-    both = train.subset(rest, train.split)
+    kept = train.subset(rest, train.split)
     kind = "DRIVE TRAINING images" if train.source == "drive" else f"{train.source} images"
-    joined = VesselData(torch.cat([both.images, test.images]), torch.cat([both.masks, test.masks]),
-                        torch.cat([both.fovs, test.fovs]), torch.cat([both.rgb, test.rgb]),
-                        both.ids + test.ids, train.source,
+    joined = VesselData(torch.cat([kept.images, test.images]), torch.cat([kept.masks, test.masks]),
+                        torch.cat([kept.fovs, test.fovs]), torch.cat([kept.rgb, test.rgb]),
+                        kept.ids + test.ids, train.source,
                         f"{kind} ({len(rest) + len(test)}; cross-validation fold {fold} of {folds})",
                         train.preprocessing)
     held_split = (f"held-out {kind} ({len(held)}, never trained on; cross-validation fold {fold} of {folds}"
