@@ -54,3 +54,35 @@ def test_benchmark_measures_a_model():
     assert row["params"] == 7_763_041  # the default U-Net with 3 input channels
     assert row["step_s"] > 0 and row["images_per_s"] == pytest.approx(1 / row["step_s"])
     assert row["gmacs_per_image"] > 0
+
+
+def _drive_trial():
+    spec = importlib.util.spec_from_file_location("drive_trial", ROOT / "scripts" / "drive_trial.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_drive_trial_runs_folds_and_summarises(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # no DRIVE here: the synthetic fallback
+    monkeypatch.setenv("COURSE_MODE", "smoke")  # restored afterwards; the script sets the mode itself
+    monkeypatch.setattr("sys.argv", ["drive_trial.py", "--mode", "smoke", "--fold", "0", "1"])
+    _drive_trial().main()
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("   0     ")]
+    assert [row[1] for row in rows] == ["0", "1"]  # seed 0, folds 0 and 1
+    aucs = [float(row[2]) for row in rows]
+    assert f"mean of 2 runs (seed 0): AUC {sum(aucs) / 2:.4f}" in out
+
+
+def test_drive_trial_summary_and_bad_override():
+    script = _drive_trial()
+    results = {(s, f): {"auc": 0.96 + f / 100 + s / 1000, "auc_tta": 0.97, "f1": 0.8, "minutes": 1.0}
+               for s in (0, 1) for f in (0, 1)}
+    text = script.summary(results)
+    assert "mean of 2 runs (seed 0): AUC 0.9650" in text and "mean of 2 runs (seed 1): AUC 0.9660" in text
+    assert "mean of 4 runs (all seeds): AUC 0.9655" in text
+    assert script.parse_overrides(["batch_size=12", "preprocessing=rgb"]) == {"batch_size": 12,
+                                                                               "preprocessing": "rgb"}
+    with pytest.raises(SystemExit, match="FIELD=VALUE"):
+        script.parse_overrides(["batch_size"])
