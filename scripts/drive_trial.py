@@ -35,10 +35,11 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     return overrides
 
 
-def run_one(recipe: cl.recipes.DriveRecipe, data: tuple, fold: int, seed: int, variant: str,
+def run_one(recipe: cl.recipes.DriveRecipe, split: tuple, fold: int, seed: int, variant: str,
             save: str | None) -> dict[str, float]:
-    """Train one model on ``fold`` with ``seed``, print its scores; return AUC, TTA AUC and F1."""
-    train, test = protocol.cross_validation_fold(*data, fold)
+    """Train one model on ``split`` (fold ``fold``'s train and test data) with ``seed``, print its scores;
+    return AUC, TTA AUC and F1."""
+    train, test = split
     print(f"\n== fold {fold}, seed {seed}. {test.split}: {', '.join(test.ids)}", flush=True)
     cl.config.seed_everything(seed)
     model = protocol.make_vessel_model(recipe, variant)
@@ -105,9 +106,9 @@ def main() -> None:
     recipe = cl.recipes.drive_recipe(epochs=args.epochs, **parse_overrides(args.set))
     print(recipe, flush=True)
     data = protocol.load_vessel_data(preprocessing=recipe.preprocessing, synthetic_size=recipe.synthetic_size)
-    for fold in args.fold:  # fail before any training if a fold does not exist for this data
-        protocol.cross_validation_fold(*data, fold)
-    results = {(seed, fold): run_one(recipe, data, fold, seed, args.variant, args.save)
+    # every fold split up front: a fold that does not exist for this data fails before any training
+    splits = {fold: protocol.cross_validation_fold(*data, fold) for fold in args.fold}
+    results = {(seed, fold): run_one(recipe, splits[fold], fold, seed, args.variant, args.save)
                for seed in args.seed for fold in args.fold}
     if len(results) > 1:
         print("\n" + summary(results))
