@@ -8,6 +8,7 @@ the output folder: ``metrics.json`` (validation scores, recipe, timings), ``lear
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import sys
@@ -20,7 +21,9 @@ from torch.utils.data import Dataset
 
 from course_lib import config
 from course_lib.models import create_model, list_models
+from course_lib.models.registry import check_model_name
 from course_lib.recipes import Recipe, recipe_for
+from course_lib.training.interrupt import TrainingInterrupted
 
 SYNTHETIC_PREFIX = "synthetic-"
 
@@ -77,15 +80,47 @@ def build_model(name: str, in_channels: int, recipe: Recipe, **model_args: Any) 
     return model
 
 
+def _output_folder(path: Path) -> bool:
+    """Check that ``path`` can be the run's folder; create it and return True if it did not exist."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} is an existing file, not a folder; give a folder path (it is created "
+                         "if missing, and a run already in it is resumed).")
+    existed = path.is_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"Cannot create the output folder {path} ({err.strerror}); "
+                         "choose another --out.") from None
+    return not existed
+
+
+def _remove_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.rmdir()  # only succeeds for an empty folder: nothing the user made is removed
+
+
 def train_command(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate and write the figures; returns the metrics written to ``metrics.json``."""
-    from course_lib import engine, viz
+    from course_lib import data
 
+    check_model_name(args.model)
+    data.check_dataset_name(args.dataset)
     mode = config.set_mode(args.mode) if args.mode else config.get_mode()
     recipe = recipe_for(args.dataset, mode, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                         size=args.size, n_train=args.n_train)
     out_dir = Path(args.out or f"runs/{args.model}-{args.dataset}-{mode}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    created = _output_folder(out_dir)
+    try:
+        return _train(args, mode, recipe, out_dir)
+    except BaseException:
+        if created:
+            _remove_if_empty(out_dir)
+        raise
+
+
+def _train(args: argparse.Namespace, mode: str, recipe: Recipe, out_dir: Path) -> dict[str, Any]:
+    from course_lib import engine, viz
+
     print(config.describe())
     print(f"recipe: {recipe.to_dict()}")
     config.seed_everything(args.seed)
@@ -106,6 +141,8 @@ def train_command(args: argparse.Namespace) -> dict[str, Any]:
         "parameters": n_params, "recipe": recipe.to_dict(), "train_seconds": round(seconds, 1),
         "epochs_trained": history.epochs, "validation": scores,
     }
+    if config.max_steps() is not None:
+        metrics["rehearsal"] = {"max_steps": config.max_steps(), "note": "step-capped: not a result"}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     curves = viz.plot_learning_curves(history, metrics=("dice", "auc"))
     viz.save_figure(curves, out_dir / "learning_curves.png")
@@ -146,15 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default="synthetic-vessels", help="a dataset name (see `list`)")
     train.add_argument("--mode", choices=config.MODES, help="default: COURSE_MODE, else by device")
     train.add_argument("--out", help="output folder (default runs/<model>-<dataset>-<mode>)")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--size", type=int, help="image (synthetic) or patch (real) size")
-    train.add_argument("--n-train", type=int, help="training images (synthetic) or patches (real)")
+    train.add_argument("--epochs", type=_positive(int))
+    train.add_argument("--batch-size", type=_positive(int))
+    train.add_argument("--lr", type=_positive(float))
+    train.add_argument("--size", type=_positive(int), help="image (synthetic) or patch (real) size")
+    train.add_argument("--n-train", type=_positive(int), help="training images (synthetic) or patches (real)")
     train.add_argument("--loss", default="bce_dice", help="bce, dice, bce_dice or weighted_ce")
     train.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="extra create_model argument, JSON values (repeatable)")
-    train.add_argument("--data-root", help="folder holding real datasets (default COURSE_DATA_DIR or data/)")
+    train.add_argument("--data-root", help="a real dataset's own folder, e.g. data/DRIVE (default: its "
+                       "folder under COURSE_DATA_DIR, else under data/)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-resume", action="store_true", help="start afresh even if last.pt exists")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -163,16 +201,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list models and datasets").set_defaults(func=list_command)
     download = sub.add_parser("download", help="download a real dataset (asks nothing of you first)")
     download.add_argument("name")
-    download.add_argument("--data-root")
+    download.add_argument("--data-root", help="the folder to put the dataset in (default: its folder "
+                          "under COURSE_DATA_DIR, else under data/)")
     download.set_defaults(func=download_command)
     return parser
+
+
+def _positive(kind: type) -> Any:
+    """An argparse type: ``kind(text)`` > 0 (0 epochs would write results for an untrained model)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except TrainingInterrupted as stop:
+        print(f"\n{stop}\nOn the command line: run the same command again to resume.", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\nInterrupted before training started; nothing was written.", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -18,6 +18,8 @@ import torch
 
 MODES = ("smoke", "quick", "full")
 MODE_ENV = "COURSE_MODE"
+MAX_STEPS_ENV = "COURSE_MAX_STEPS"
+REHEARSAL_EVAL_SAMPLES = 2  # what evaluation scores when a step cap is set
 
 MODE_DESCRIPTIONS = {
     "smoke": "CI check: tiny data, a few optimizer steps (well under a minute)",
@@ -69,6 +71,31 @@ def by_mode(smoke: T, quick: T, full: T, mode: str | None = None) -> T:
     return {"smoke": smoke, "quick": quick, "full": full}[check_mode(mode or get_mode())]
 
 
+def max_steps() -> int | None:
+    """The rehearsal step cap ``COURSE_MAX_STEPS`` (None when unset): every training run of the course
+    stops after this many optimizer steps in all, and evaluation scores only a couple of samples.
+
+    It exists to prove a mode's code path end to end (full mode on a CPU, say); the numbers of a capped
+    run are not results.
+    """
+    value = os.environ.get(MAX_STEPS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise ValueError(f"{MAX_STEPS_ENV}={value!r} is not a positive whole number of steps; set it to "
+                         f"e.g. 2 for a rehearsal, or unset it (`unset {MAX_STEPS_ENV}`) for real training.")
+    return steps
+
+
+def eval_limit() -> int | None:
+    """How many samples evaluation scores: all (None), or a couple under a ``COURSE_MAX_STEPS`` cap."""
+    return REHEARSAL_EVAL_SAMPLES if max_steps() is not None else None
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """CUDA if available, then Apple MPS, then CPU; ``prefer`` (e.g. ``"cpu"``) forces one."""
     if prefer is not None:
@@ -112,4 +139,8 @@ def describe(expected_minutes: dict[str, float] | None = None) -> str:
         line += f" ({torch.cuda.get_device_name(0)})"
     if expected_minutes and mode in expected_minutes:
         line += f"; expected time for this chapter: about {expected_minutes[mode]:g} min"
+    cap = max_steps()
+    if cap is not None:
+        line += (f"\nREHEARSAL: {MAX_STEPS_ENV}={cap} caps every training run at {cap} optimizer step(s) and "
+                 f"evaluation at {REHEARSAL_EVAL_SAMPLES} samples; the figures below are not results")
     return line

@@ -44,11 +44,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from course_lib.blocks.conv import center_crop
-from course_lib.config import get_device, seed_everything
+from course_lib.config import MAX_STEPS_ENV, eval_limit, get_device, max_steps, seed_everything
 from course_lib.data import loader as data_loader
 from course_lib.losses import MultiOutputLoss, foreground_probability
 from course_lib.metrics import SCORE_NAMES, segmentation_scores
 from course_lib.training.checkpoint import (
+    RESTART_HINT,
     atomic_save,
     check_compatible,
     load_checkpoint,
@@ -56,11 +57,19 @@ from course_lib.training.checkpoint import (
     restore_rng,
     rng_state,
 )
-from course_lib.training.checks import TrainingError, check_finite_loss, check_input, explain_forward_error
+from course_lib.training.checks import (
+    TrainingError,
+    check_finite_batch,
+    check_finite_loss,
+    check_input,
+    explain_forward_error,
+)
 from course_lib.training.history import TIMING_KEYS, History
+from course_lib.training.interrupt import InterruptFlag, TrainingInterrupted, catch_interrupt
 
 __all__ = [
-    "TIMING_KEYS", "EpochContext", "History", "TrainingError", "evaluate", "fit", "load_weights",
+    "TIMING_KEYS", "EpochContext", "History", "TrainingError", "TrainingInterrupted", "evaluate", "fit",
+    "load_weights",
     "make_loader", "make_optimizer", "predict", "train_one_epoch",
 ]
 
@@ -112,9 +121,17 @@ def fit(
     ``"fp16"`` or ``False`` (used on CUDA only). ``max_steps_per_epoch`` caps an epoch (smoke runs).
     ``callbacks``: callables ``cb(ctx: EpochContext)`` run after each epoch; objects may instead define
     ``on_epoch_start(ctx)`` / ``on_epoch_end(ctx)`` (e.g. to schedule DropBlock's keep_prob or the lr).
+
+    ``COURSE_MAX_STEPS=N`` (a rehearsal) stops the run after N optimizer steps in all and validates on a
+    couple of samples. Ctrl-C finishes the current step and raises :class:`TrainingInterrupted`; ``last.pt``
+    keeps the last completed epoch, and calling ``fit`` again with the same ``out_dir`` resumes.
     """
     if metric != "loss" and metric not in SCORE_NAMES:
         raise ValueError(f"Unknown metric {metric!r}; use 'loss' or one of {', '.join(SCORE_NAMES)}.")
+    _check_positive(epochs=epochs, batch_size=batch_size)
+    if max_steps_per_epoch is not None:
+        _check_positive(max_steps_per_epoch=max_steps_per_epoch)
+    step_cap = max_steps()
     device = get_device(device)
     model.to(device)
     if channels_last:
@@ -124,6 +141,7 @@ def fit(
     amp_dtype = _amp_dtype(amp, device)
     scaler = _grad_scaler(enabled=amp_dtype == torch.float16)
     config = _run_config(model, loss, optimizer, lr, weight_decay, batch_size, seed, amp_dtype, metric)
+    config["max_steps"] = step_cap
     history = History(metric=f"val_{metric}" if val_data is not None else "train_loss")
     out_dir = Path(out_dir) if out_dir is not None else None
 
@@ -138,26 +156,42 @@ def fit(
     val_loader = None if val_data is None else make_loader(val_data, batch_size, num_workers=num_workers,
                                                            device=device)
     ctx = EpochContext(history.epochs, epochs, model, opt, history)
+    steps_left = step_cap
     epoch_bar = tqdm(range(history.epochs + 1, epochs + 1), initial=history.epochs, total=epochs,
                      desc="fit", disable=not progress)
-    for epoch in epoch_bar:
-        seed_everything(_epoch_seed(seed, epoch))
-        ctx.epoch = epoch
-        _run_callbacks(callbacks, "on_epoch_start", ctx)
-        start = time.perf_counter()
-        loader = make_loader(train_data, batch_size, shuffle=True, seed=seed, epoch=epoch,
-                             num_workers=num_workers, device=device)
-        record = {"epoch": epoch, **train_one_epoch(
-            model, loader, loss_fn, opt, scaler, device=device, amp_dtype=amp_dtype, epoch=epoch,
-            max_steps=max_steps_per_epoch, progress=progress, channels_last=channels_last)}
-        if val_loader is not None:
-            record.update(_validate(model, val_loader, loss_fn, device, amp_dtype, channels_last))
-        record.update(lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - start)
-        history.append(record)
-        if out_dir is not None:
-            _save_checkpoints(out_dir, model, opt, scaler, history, config)
-        epoch_bar.set_postfix(_summary(record, history.metric))
-        _run_callbacks(callbacks, "on_epoch_end", ctx)
+    with catch_interrupt() as interrupt:
+        for epoch in epoch_bar:
+            seed_everything(_epoch_seed(seed, epoch))
+            ctx.epoch = epoch
+            _run_callbacks(callbacks, "on_epoch_start", ctx)
+            start = time.perf_counter()
+            loader = make_loader(train_data, batch_size, shuffle=True, seed=seed, epoch=epoch,
+                                 num_workers=num_workers, device=device)
+            cap = _min_cap(max_steps_per_epoch, steps_left)
+            record = {"epoch": epoch, **train_one_epoch(
+                model, loader, loss_fn, opt, scaler, device=device, amp_dtype=amp_dtype, epoch=epoch,
+                max_steps=cap, progress=progress, channels_last=channels_last, interrupt=interrupt)}
+            if interrupt.raised:
+                epoch_bar.close()
+                raise _interrupted(epoch, record.pop("steps"), history.epochs, out_dir)
+            if val_loader is not None:
+                record.update(_validate(model, val_loader, loss_fn, device, amp_dtype, channels_last))
+            if steps_left is not None:
+                steps_left -= record["steps"]
+            record.update(lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - start)
+            history.append(record)
+            if out_dir is not None:
+                _save_checkpoints(out_dir, model, opt, scaler, history, config)
+            epoch_bar.set_postfix(_summary(record, history.metric))
+            _run_callbacks(callbacks, "on_epoch_end", ctx)
+            if interrupt.raised:  # Ctrl-C during validation: this epoch is complete and saved
+                epoch_bar.close()
+                raise _interrupted(epoch + 1, 0, history.epochs, out_dir)
+            if steps_left is not None and steps_left <= 0:
+                epoch_bar.close()
+                _say(progress, f"{MAX_STEPS_ENV}={step_cap}: stopped after {history.epochs} epoch(s) "
+                               f"of {epochs} (a rehearsal, not a result).")
+                break
     return history
 
 
@@ -174,8 +208,13 @@ def train_one_epoch(
     max_steps: int | None = None,
     progress: bool = True,
     channels_last: bool = False,
+    interrupt: InterruptFlag | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns ``train_loss``, ``step_seconds`` and ``images_per_s``."""
+    """One pass over ``loader``; returns ``train_loss``, ``step_seconds``, ``images_per_s`` and ``steps``.
+
+    ``interrupt`` (set by a Ctrl-C, see :func:`course_lib.training.interrupt.catch_interrupt`) ends the
+    pass after the current step.
+    """
     model.train()
     total_loss, seen, step = 0.0, 0, 0
     n_steps = len(loader) if max_steps is None else min(len(loader), max_steps)
@@ -183,6 +222,7 @@ def train_one_epoch(
     with tqdm(loader, total=n_steps, desc=f"epoch {epoch}", leave=False, disable=not progress) as bar:
         for step, batch in enumerate(bar, start=1):
             images, mask, weight, _ = _to_device(batch, device, channels_last)
+            check_finite_batch(images, mask, "training", step)
             with _autocast(device, amp_dtype):
                 outputs = _forward(model, images)
             mask, weight = _crop_targets(model, outputs, mask, weight)
@@ -196,12 +236,13 @@ def train_one_epoch(
             seen += len(images)
             images_per_s = seen / (time.perf_counter() - start)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{images_per_s:.1f}")
-            if step == n_steps:
+            if step == n_steps or (interrupt is not None and interrupt.raised):
                 break
     if step == 0:
         raise TrainingError("The training data is empty: there is nothing to train on.")
     seconds = time.perf_counter() - start
-    return {"train_loss": total_loss / seen, "step_seconds": seconds / step, "images_per_s": seen / seconds}
+    return {"train_loss": total_loss / seen, "step_seconds": seconds / step, "images_per_s": seen / seconds,
+            "steps": step}
 
 
 # -- inference ----------------------------------------------------------------------------------------
@@ -228,8 +269,11 @@ def evaluate(
     batch_size: int = 8,
     device: str | torch.device | None = None,
 ) -> dict[str, float]:
-    """:func:`course_lib.metrics.segmentation_scores` of the model on ``data`` (inside ``"fov"`` if any)."""
-    out = _collect(model, data, batch_size, device)
+    """:func:`course_lib.metrics.segmentation_scores` of the model on ``data`` (inside ``"fov"`` if any).
+
+    Under a ``COURSE_MAX_STEPS`` rehearsal only the first couple of samples are scored.
+    """
+    out = _collect(model, data, batch_size, device, limit=eval_limit())
     return segmentation_scores(out["prob"], out["mask"], out["fov"], threshold=threshold)
 
 
@@ -244,8 +288,11 @@ def _collect(
     loss_fn: Callable | None = None,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    limit: int | None = None,
+    what: str = "evaluation",
 ) -> dict[str, Any]:
-    """Run the model over ``data``; gather probabilities, masks, FOVs (CPU) and the mean loss."""
+    """Run the model over ``data`` (its first ``limit`` samples if given); gather probabilities, masks,
+    FOVs (CPU) and the mean loss."""
     if device is None:
         device = next(model.parameters(), torch.empty(0)).device  # keep the model where it is
     device = torch.device(device)
@@ -262,8 +309,14 @@ def _collect(
     parts: dict[str, list] = {"prob": [], "mask": [], "fov": []}
     loss_sum, seen = 0.0, 0
     try:
-        for batch in loader:
+        for index, batch in enumerate(loader):
             images, mask, weight, fov = _to_device(batch, device, channels_last, need_mask=need_mask)
+            if index == 0:
+                check_input(model, tuple(images.shape[1:]))
+            check_finite_batch(images, mask, what, index + 1)
+            if limit is not None and seen + len(images) > limit:
+                images, mask, weight, fov = (None if t is None else t[:limit - seen]
+                                             for t in (images, mask, weight, fov))
             with _autocast(device, amp_dtype):
                 outputs = _forward(model, images)
             mask, weight, fov = _crop_targets(model, outputs, mask, weight, fov)
@@ -275,6 +328,8 @@ def _collect(
                 if value is not None:
                     parts[key].append(value.float().cpu())
             seen += len(images)
+            if limit is not None and seen >= limit:
+                break
     finally:
         model.train(was_training)
     if seen == 0:
@@ -287,7 +342,7 @@ def _collect(
 def _validate(model, loader, loss_fn, device, amp_dtype, channels_last) -> dict[str, float]:
     """Validation loss and scores, as history columns ``val_loss``, ``val_dice`` ..."""
     out = _collect(model, loader, loader.batch_size or 1, device, loss_fn=loss_fn, amp_dtype=amp_dtype,
-                   channels_last=channels_last)
+                   channels_last=channels_last, limit=eval_limit(), what="validation")
     try:
         scores = segmentation_scores(out["prob"], out["mask"], out["fov"])
     except ValueError as err:
@@ -313,6 +368,32 @@ def make_optimizer(
     if key == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"Unknown optimizer {name!r}; use 'adam', 'adamw', 'sgd' or a factory(params).")
+
+
+def _check_positive(**values: Any) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}: nothing was trained.")
+
+
+def _min_cap(*caps: int | None) -> int | None:
+    present = [c for c in caps if c is not None]
+    return min(present) if present else None
+
+
+def _interrupted(epoch: int, step: int, epochs_done: int, out_dir: Path | None) -> TrainingInterrupted:
+    where = f"during epoch {epoch} (after step {step})" if step else f"after epoch {epoch - 1}"
+    if out_dir is None:
+        kept = ("Nothing was saved (no out_dir): the model keeps the weights of its last step, and the "
+                "history of this call is lost.")
+    elif epochs_done == 0:
+        kept = f"No epoch had finished, so {out_dir} holds no checkpoint yet: a rerun starts from scratch."
+    else:
+        kept = (f"{out_dir / 'last.pt'} holds the {epochs_done} completed epoch(s); the unfinished epoch was "
+                "dropped. To resume, run the same fit call again (same out_dir, resume=True) or, on the "
+                "command line, the same command: it continues from there with the same result as an "
+                "uninterrupted run.")
+    return TrainingInterrupted(f"Training interrupted (Ctrl-C) {where}. {kept}", epochs_done)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -455,12 +536,18 @@ def _resume(path: Path, model, optimizer, scaler, config: dict, metric: str, pro
     try:
         optimizer.load_state_dict(state["optimizer"])
     except (ValueError, KeyError) as err:
-        raise TrainingError(f"The optimizer state in {path} does not fit this optimizer ({err}). Use another "
-                            "out_dir or resume=False.") from None
+        raise TrainingError(f"The optimizer state in {path} does not fit this optimizer ({err}). "
+                            f"{RESTART_HINT}") from None
     model.load_state_dict(state["model"])
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     restore_rng(state["rng"])
+    capped = state.get("config", {}).get("max_steps")
+    if capped != config.get("max_steps"):
+        now = f"{MAX_STEPS_ENV}={config['max_steps']}" if config.get("max_steps") else "no step cap"
+        what = (f"{path} was written by a rehearsal capped at {MAX_STEPS_ENV}={capped}, and this run has "
+                f"{now}" if capped else f"{path} holds a real run, and this one is a rehearsal ({now})")
+        raise TrainingError(f"{what}; the two must not be mixed, so nothing was loaded. {RESTART_HINT}")
     changed = {k: (v, config[k]) for k, v in state.get("config", {}).items() if config.get(k) != v}
     if changed:
         warnings.warn(f"Resuming {path} with changed settings (checkpoint -> now): {changed}", stacklevel=3)

@@ -70,7 +70,11 @@ def _flatten_inputs(
     if p.size == 0:
         raise ValueError("prob and target are empty: there are no pixels to score.")
     if np.isnan(p).any():
-        raise ValueError("prob contains NaN values; check the model output (a NaN loss during training?).")
+        raise ValueError("prob contains NaN values; check the model output (a NaN loss during training?) "
+                         "and the images it was given (NaN pixels give NaN probabilities).")
+    if not np.isfinite(t).all():
+        raise ValueError(f"target contains NaN or infinite values ({int((~np.isfinite(t)).sum())} pixels); "
+                         "they would count as background. Masks must hold 0 and 1: fix the labels.")
     if p.min() < 0 or p.max() > 1:
         raise ValueError(f"prob must hold probabilities in [0, 1] but ranges over "
                          f"[{p.min():.3g}, {p.max():.3g}]. These look like "
@@ -80,6 +84,8 @@ def _flatten_inputs(
         raise ValueError(f"target must be a mask with values in [0, 1] but ranges over [{t.min():.3g}, "
                          f"{t.max():.3g}]. Divide 0..255 masks by 255.")
     f = None if fov is None else _to_numpy(fov, "fov")
+    if f is not None and not np.isfinite(f).all():
+        raise ValueError("fov contains NaN or infinite values; a field-of-view mask holds 0 and 1.")
     if f is not None and not _same_shape(f, p):
         raise ValueError(f"fov has shape {tuple(f.shape)} but prob has {tuple(p.shape)}; "
                          "pass one field-of-view mask per image, the same size as the image.")

@@ -8,7 +8,7 @@ and each module's ``__all__`` is re-exported.
 import sys as _sys
 
 from course_lib._autoimport import import_submodules as _import_submodules
-from course_lib.data.registry import data_root, list_datasets, load, register_dataset
+from course_lib.data.registry import check_dataset_name, data_root, list_datasets, load, register_dataset
 
-__all__ = ["data_root", "list_datasets", "load", "register_dataset"]
+__all__ = ["check_dataset_name", "data_root", "list_datasets", "load", "register_dataset"]
 __all__ += _import_submodules(_sys.modules[__name__], export_into=globals())

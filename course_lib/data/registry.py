@@ -46,7 +46,12 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
 
     ``root`` is only used by real datasets (default: :func:`data_root`).
     """
-    key = name.strip().lower()
+    return _DATASETS[check_dataset_name(name)](split=split, root=root, **cfg)
+
+
+def check_dataset_name(name: str) -> str:
+    """The registry key for ``name`` (case does not matter), or a ValueError listing the datasets."""
+    key = str(name).strip().lower()
     if key not in _DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(list_datasets())}.")
-    return _DATASETS[key](split=split, root=root, **cfg)
+    return key

@@ -27,11 +27,17 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, **cfg: Any) -> nn.Module:
-    """Build a registered model: ``create_model("unet", in_channels=1, out_channels=1)``."""
-    key = name.strip().lower().replace("-", "_")
+def check_model_name(name: str) -> str:
+    """The registry key for ``name`` (case and ``-``/``_`` do not matter), or a ValueError listing them."""
+    key = str(name).strip().lower().replace("-", "_")
     if key not in _MODELS:
         raise ValueError(f"Unknown model {name!r}. Registered models: {', '.join(list_models())}.")
+    return key
+
+
+def create_model(name: str, **cfg: Any) -> nn.Module:
+    """Build a registered model: ``create_model("unet", in_channels=1, out_channels=1)``."""
+    key = check_model_name(name)
     try:
         return _MODELS[key](**cfg)
     except TypeError as err:

@@ -25,7 +25,15 @@ import torch.nn as nn
 
 from course_lib.training.checks import TrainingError
 
-__all__ = ["atomic_save", "check_compatible", "load_checkpoint", "load_weights", "restore_rng", "rng_state"]
+__all__ = [
+    "RESTART_HINT", "atomic_save", "check_compatible", "load_checkpoint", "load_weights", "restore_rng",
+    "rng_state",
+]
+
+# Said by every error about an unusable checkpoint, in the words of both the API and the command line.
+RESTART_HINT = ("Use another out_dir (--out on the command line), or start from "
+                "scratch with resume=False (--no-resume on the command line), which overwrites that folder's "
+                "checkpoints.")
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
@@ -66,9 +74,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any failure here means the same thing to the user
         raise TrainingError(
-            f"Could not read the checkpoint {path} ({type(err).__name__}: {str(err).splitlines()[0][:200]}). "
-            "It may be from an older course version or damaged: use another out_dir or resume=False."
+            f"Could not read the checkpoint {path} ({type(err).__name__}: {_first_line(err)}). "
+            f"It may be from an older course version or damaged (a truncated copy?). {RESTART_HINT}"
         ) from None
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:200] if lines else "no message"
 
 
 def check_compatible(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
@@ -84,9 +97,7 @@ def check_compatible(model: nn.Module, state_dict: dict[str, torch.Tensor], path
                     f"{len(wrong)} with other shapes (e.g. {wrong[0]})" if wrong else ""]
         raise TrainingError(
             f"The checkpoint {path} was written by a different model: parameters "
-            f"{'; '.join(p for p in problems if p)}. Nothing was loaded or overwritten. Use another "
-            "out_dir for this model, or pass resume=False to start from scratch (which will overwrite the "
-            "checkpoints in that folder)."
+            f"{'; '.join(p for p in problems if p)}. Nothing was loaded or overwritten. {RESTART_HINT}"
         )
 
 

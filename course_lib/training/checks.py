@@ -6,11 +6,15 @@ Each check raises :class:`TrainingError` with a plain message: what was wrong an
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 import torch.nn as nn
 
-__all__ = ["TrainingError", "check_finite_loss", "check_input", "explain_forward_error", "first_conv"]
+__all__ = [
+    "TrainingError", "check_finite_batch", "check_finite_loss", "check_input", "explain_forward_error",
+    "first_conv",
+]
 
 
 class TrainingError(RuntimeError):
@@ -50,9 +54,42 @@ def check_input(model: nn.Module, image_shape: tuple[int, ...]) -> None:
 _SIZE_WORDS = ("size", "shape", "dimension", "match")
 
 
+def check_finite_batch(images: torch.Tensor, mask: torch.Tensor | None, what: str, batch: int) -> None:
+    """Stop with the culprit named when a batch's images or masks hold NaN/inf (or masks leave [0, 1]).
+
+    ``what`` names the data (``"training"``, ``"validation"``, ``"evaluation"``); ``batch`` is 1-based.
+    """
+    if not bool(torch.isfinite(images).all()):
+        bad = int((~torch.isfinite(images)).sum())
+        raise TrainingError(
+            f"The {what} images contain NaN or infinite values ({bad} pixel values in batch {batch}); the "
+            f"model cannot score them. Fix the {what} data (e.g. a division by a zero standard deviation "
+            "in normalisation, or an unreadable file); the model itself is not at fault.")
+    if mask is None:
+        return
+    if not bool(torch.isfinite(mask).all()):
+        bad = int((~torch.isfinite(mask)).sum())
+        raise TrainingError(
+            f"The {what} masks contain NaN or infinite values ({bad} pixels in batch {batch}); they would be "
+            "scored as background. Masks must hold 0 (background) and 1 (foreground): fix the labels.")
+    low, high = float(mask.min()), float(mask.max())
+    if low < 0 or high > 1:
+        raise TrainingError(
+            f"The {what} masks must hold values in [0, 1] but range over [{low:g}, {high:g}] (batch "
+            f"{batch}). Divide 0..255 masks by 255, or map class labels to 0/1.")
+
+
 def explain_forward_error(err: RuntimeError | ValueError, images: torch.Tensor) -> TrainingError | None:
-    """A TrainingError explaining a size-related failure inside ``model(images)``, else None."""
+    """A TrainingError explaining a channel- or size-related failure inside ``model(images)``, else None."""
     text = str(err).strip()
+    channels = re.search(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels", text)
+    if channels:
+        want, got = channels.groups()
+        return TrainingError(
+            f"A layer of the model expects {want} input channels but got {got} "
+            f"(batch {tuple(images.shape)}). "
+            "If it is the first layer, the images have the wrong number of channels for this model: create "
+            f"the model with in_channels={images.shape[1]} or convert the images (grayscale <-> RGB).")
     if "out of memory" in text.lower() or not any(word in text.lower() for word in _SIZE_WORDS):
         return None
     height, width = images.shape[-2:]

@@ -23,6 +23,7 @@ from PIL import Image
 from scipy import ndimage
 from torch.utils.data import Dataset
 
+from course_lib.data.real.file_check import ImageReadError, image_size, refetch_advice
 from course_lib.data.registry import data_root
 from course_lib.data.transforms import apply_transform, make_generator
 
@@ -50,10 +51,6 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class DatasetLayoutError(ValueError):
     """The folder exists but its files do not follow the dataset's standard layout."""
-
-
-class ImageReadError(OSError):
-    """A file exists but cannot be decoded as an image."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,7 @@ def require_file(name: str, path: Path, what: str, layout: str) -> Path:
 # ----------------------------------------------------------------------------- readers
 
 
-def read_image(path: Path, mode: str) -> np.ndarray:
+def read_image(path: Path, mode: str, dataset: str = "") -> np.ndarray:
     """Decode ``path`` (any PIL format, also ``.gz``-compressed) converted to PIL ``mode`` as uint8."""
     try:
         if path.suffix.lower() == ".gz":
@@ -136,7 +133,7 @@ def read_image(path: Path, mode: str) -> np.ndarray:
     except (OSError, ValueError, EOFError, SyntaxError) as error:
         raise ImageReadError(
             f"Could not read {path} as an image ({type(error).__name__}: {error}). The file is truncated, "
-            "corrupt or not an image; delete it and download the dataset again."
+            f"corrupt or not an image. {refetch_advice(dataset) if dataset else ''}"
         ) from error
 
 
@@ -226,6 +223,26 @@ class RealSegmentationDataset(Dataset):
         self.image_mode, self.invert_mask, self.fov, self.instances = image_mode, invert_mask, fov, instances
         self.transform, self.seed, self.epoch, self.cache = transform, int(seed), 0, cache
         self._cache: dict[int, dict[str, np.ndarray]] = {}
+        self.check_files()
+
+    def check_files(self) -> None:
+        """Read every file's header (not its pixels): a truncated or corrupt file, or a label whose size
+        differs from its image, is reported now rather than mid-epoch."""
+        for record in self.records:
+            width, height = image_size(record.image, self.name)
+            for path, what in ((record.mask, "mask"), (record.fov, "FOV mask")):
+                if path is None or (what == "FOV mask" and self.fov != "file"):
+                    continue
+                size = image_size(path, self.name)
+                if size != (width, height):
+                    raise self._size_mismatch(record.image, (width, height), path, size, what)
+
+    def _size_mismatch(self, image: Path, image_wh: tuple[int, int], label: Path, label_wh: tuple[int, int],
+                       what: str) -> DatasetLayoutError:
+        return DatasetLayoutError(
+            f"{self.name}: size mismatch: image {image} is {image_wh[0]}x{image_wh[1]} (WxH) but {what} "
+            f"{label} is {label_wh[0]}x{label_wh[1]}; they must be the same size."
+        )
 
     @property
     def ids(self) -> list[str]:
@@ -243,12 +260,9 @@ class RealSegmentationDataset(Dataset):
         self.epoch = int(epoch)
 
     def _label(self, path: Path, image: np.ndarray, image_path: Path, what: str) -> np.ndarray:
-        gray = read_image(path, "L")
+        gray = read_image(path, "L", self.name)
         if gray.shape != image.shape[:2]:
-            raise DatasetLayoutError(
-                f"{self.name}: size mismatch: image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) "
-                f"but {what} {path} is {gray.shape[1]}x{gray.shape[0]}; they must be the same size."
-            )
+            raise self._size_mismatch(image_path, image.shape[1::-1], path, gray.shape[::-1], what)
         return to_binary(gray)
 
     def decode(self, index: int) -> dict[str, np.ndarray]:
@@ -256,7 +270,7 @@ class RealSegmentationDataset(Dataset):
         if index in self._cache:
             return self._cache[index]
         record = self.records[index]
-        image = read_image(record.image, self.image_mode)
+        image = read_image(record.image, self.image_mode, self.name)
         arrays: dict[str, np.ndarray] = {"image": image}
         if record.mask is not None:
             mask = self._label(record.mask, image, record.image, "mask")
