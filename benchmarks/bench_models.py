@@ -30,8 +30,9 @@ def _rss_mb() -> float:
 
 
 def measure(name: str, size: int, batch: int, steps: int, device: str, amp: bool, channels_last: bool,
-            threads: int | None) -> dict:
-    """Time ``steps`` forward+backward+Adam steps of model ``name`` after one warm-up step."""
+            threads: int | None, macs: bool = True) -> dict:
+    """Time ``steps`` forward+backward+Adam steps of model ``name`` after one warm-up step (``macs``: also
+    count multiply-adds with torchinfo)."""
     import torch
 
     import course_lib as cl
@@ -46,14 +47,15 @@ def measure(name: str, size: int, batch: int, steps: int, device: str, amp: bool
     base_rss = _rss_mb()
     model = cl.create_model(name, in_channels=in_channels, out_channels=1 if name != "unet_original" else 2)
     params = sum(p.numel() for p in model.parameters())
-    macs = None
+    mult_adds = None
     try:
         from torchinfo import summary
 
-        stats = summary(model, input_size=(1, in_channels, size, size), verbose=0, device="cpu")
-        macs = stats.total_mult_adds
+        if macs:
+            mult_adds = summary(model, input_size=(1, in_channels, size, size), verbose=0,
+                                device="cpu").total_mult_adds
     except Exception:  # MACs are a nicety; some graphs confuse torchinfo
-        macs = None
+        mult_adds = None
     model.to(dev)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)
@@ -85,7 +87,8 @@ def measure(name: str, size: int, batch: int, steps: int, device: str, amp: bool
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _rss_mb() - base_rss
-    return {"model": name, "params": params, "gmacs_per_image": None if macs is None else macs / 1e9,
+    gmacs = None if mult_adds is None else mult_adds / 1e9
+    return {"model": name, "params": params, "gmacs_per_image": gmacs,
             "size": size, "batch": batch, "step_s": median, "images_per_s": batch / median,
             "peak_mb": peak, "device": dev.type}
 

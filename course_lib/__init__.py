@@ -7,8 +7,12 @@
 
 import importlib as _importlib
 
-from course_lib import blocks, config, data, models
-from course_lib.models import create_model, list_models
+from course_lib import cpu_policy
+
+cpu_policy.apply()  # before anything imports torch: OpenMP reads its settings when torch loads
+
+from course_lib import blocks, config, data, models  # noqa: E402
+from course_lib.models import create_model, list_models  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -19,7 +23,9 @@ _LAZY_SUBMODULES = (
     "instance_metrics",
 )
 
-__all__ = ["blocks", "config", "create_model", "data", "list_models", "models", *_LAZY_SUBMODULES]
+__all__ = [
+    "blocks", "config", "cpu_policy", "create_model", "data", "list_models", "models", *_LAZY_SUBMODULES,
+]
 
 
 def __getattr__(name: str):

@@ -131,7 +131,8 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
 
 
 def describe(expected_minutes: dict[str, float] | None = None) -> str:
-    """One line naming the mode, the device and (if given) the expected time for this mode."""
+    """A line naming the mode, the device and (if given) the expected time for this mode; on a CPU a line on
+    its threads (:mod:`course_lib.cpu_policy`), and under ``COURSE_MAX_STEPS`` a rehearsal banner."""
     mode = get_mode()
     device = get_device()
     line = f"COURSE_MODE={mode} ({MODE_DESCRIPTIONS[mode]}); device: {device.type}"
@@ -139,6 +140,10 @@ def describe(expected_minutes: dict[str, float] | None = None) -> str:
         line += f" ({torch.cuda.get_device_name(0)})"
     if expected_minutes and mode in expected_minutes:
         line += f"; expected time for this chapter: about {expected_minutes[mode]:g} min"
+    if device.type == "cpu":
+        from course_lib import cpu_policy
+
+        line += "\n" + cpu_policy.describe()
     cap = max_steps()
     if cap is not None:
         line += (f"\nREHEARSAL: {MAX_STEPS_ENV}={cap} caps every training run at {cap} optimizer step(s) and "

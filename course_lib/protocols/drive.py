@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch.utils.data import Dataset
 
-from course_lib import engine
+from course_lib import config, engine
 from course_lib.blocks.dropblock import DropBlock2d, LinearKeepProbSchedule
 from course_lib.data.real.common import DatasetLayoutError, DatasetNotFoundError
 from course_lib.data.registry import load
@@ -281,8 +281,18 @@ def cross_validation_fold(train: VesselData, test: VesselData, fold: int, folds:
     Fold 0 is the given split unchanged (the chapter's held-out images); folds 1 to ``folds - 1`` hold
     out disjoint, seeded groups of ``len(test)`` images from ``train`` and train on the rest, the given
     test images included. Over all folds every image is held out exactly once, so the spread between
-    folds shows how much the choice of held-out images alone moves the scores.
+    folds shows how much the choice of held-out images alone moves the scores. Under a
+    ``COURSE_MAX_STEPS`` rehearsal the test split keeps only its first couple of images.
     """
+    train, test = _split_fold(train, test, fold, folds, seed)
+    limit = config.eval_limit()
+    if limit is not None and len(test) > limit:
+        test = test.subset(range(limit), f"{test.split}; rehearsal: first {limit} only")
+    return train, test
+
+
+def _split_fold(train: VesselData, test: VesselData, fold: int, folds: int, seed: int
+                ) -> tuple[VesselData, VesselData]:
     if not 0 <= fold < folds:
         raise ValueError(f"fold must be in 0..{folds - 1}, got {fold}.")
     if fold == 0:

@@ -160,12 +160,14 @@ def evaluate_cells(
 
     ``cells`` pools the images: mean Rand error (and its merge/split parts), total touching pairs,
     merged pairs and merged cells, and ``merged_pair_fraction``; ``per_threshold`` is the mean Rand error at
-    each of ``thresholds``; ``pixel`` the membrane Dice etc. (pooled pixels, threshold 0.5).
+    each of ``thresholds``; ``pixel`` the membrane Dice etc. (pooled pixels, threshold 0.5). Under a
+    ``COURSE_MAX_STEPS`` rehearsal only the first couple of images are scored.
     """
     start = time.perf_counter()
     probs, masks, per_image = [], [], []
     per_threshold: dict[float, list[float]] = {t: [] for t in thresholds}
-    for i in range(len(images)):
+    limit = config.eval_limit()
+    for i in range(len(images) if limit is None else min(limit, len(images))):
         sample = images[i]
         logits = overlap_tile_predict(model, sample["image"], tile_output=tile_output)
         prob = torch.softmax(logits, 0)[1:2] if logits.shape[0] == 2 else torch.sigmoid(logits)
