@@ -45,7 +45,7 @@ POLICIES = {
     "active": ({"OMP_WAIT_POLICY": "ACTIVE"}, None),
     "spin-10k": ({"GOMP_SPINCOUNT": "10000"}, None),
     "spin-100k": ({"GOMP_SPINCOUNT": "100000"}, None),
-    "course": (None, None),  # None: let course_lib choose (import it before torch)
+    "course": ({}, None),  # torch's defaults plus course_lib's ThreadGovernor, as engine.fit runs it
 }
 LOADS = ("idle", "spin", "spin2", "train")
 _CONTROLLED = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "COURSE_CPU_POLICY", "GOMP_SPINCOUNT")
@@ -78,28 +78,75 @@ def stop_load(procs: list[subprocess.Popen]) -> None:
         p.wait()
 
 
-def measure_policy(policy: str, model: str, size: int, batch: int, steps: int) -> dict:
-    """One policy's median step time, in a fresh subprocess with the policy's environment."""
-    env = {k: v for k, v in os.environ.items() if k not in _CONTROLLED}
-    extra, threads = POLICIES[policy]
-    if extra is not None:
+_WORKER = """
+import sys, json, statistics, time
+sys.path.insert(0, {here!r})
+import torch
+import course_lib as cl
+if {threads!r}:
+    torch.set_num_threads({threads!r})
+governor = cl.cpu_policy.ThreadGovernor(interval=1.0) if {policy!r} == "course" else None
+model = cl.create_model({model!r}, in_channels=3, out_channels=1)
+x = torch.rand({batch}, 3, {size}, {size})
+opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+def step():
+    loss = model(x).square().mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+for _ in range(2):
+    step()
+print(json.dumps({{"threads": torch.get_num_threads(), "governor": governor is not None}}), flush=True)
+for line in sys.stdin:
+    if governor is not None:
+        governor.restart()  # measure only while this worker trains
+    times, threads = [], []
+    for _ in range(int(line)):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+        threads.append(governor.step() if governor is not None else torch.get_num_threads())
+    print(json.dumps([statistics.median(times), statistics.median(threads)]), flush=True)
+"""
+
+
+class Worker:
+    """A process with one policy's environment and a built model, timing steps on request.
+
+    Persistent workers let the policies take turns every few seconds, so each comparison is paired in
+    time: a shared or throttled virtual machine drifts by 10-20 % over minutes, more than the effects
+    measured here.
+    """
+
+    def __init__(self, policy: str, model: str, size: int, batch: int) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in _CONTROLLED}
+        extra, threads = POLICIES[policy]
         env.update(extra)
-        env["COURSE_CPU_POLICY"] = "off"  # the A/B arms: course_lib must not change what they set
-    code = (
-        "import sys, json\n"
-        f"sys.path.insert(0, {str(HERE)!r})\n"
-        "import course_lib\n"  # first, as in the chapters: its CPU policy applies before torch loads
-        "import torch\n"
-        "from bench_models import measure\n"
-        f"row = measure({model!r}, {size}, {batch}, {steps}, 'cpu', False, False, {threads!r}, macs=False)\n"
-        "row['threads'] = torch.get_num_threads()\n"
-        "print(json.dumps(row))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"policy {policy} failed: {result.stderr.strip()[-500:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        code = _WORKER.format(here=str(HERE), threads=threads, model=model, batch=batch, size=size,
+                              policy=policy)
+        self.policy = policy
+        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.info = json.loads(self._read())
+
+    def _read(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.policy} worker died (exit {self.proc.wait()})")
+        return line
+
+    def time_steps(self, steps: int) -> tuple[float, float]:
+        """Median seconds of ``steps`` training steps, and the median thread count they ran with."""
+        self.proc.stdin.write(f"{steps}\n")
+        self.proc.stdin.flush()
+        seconds, threads = json.loads(self._read())
+        return seconds, threads
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,42 +154,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="unet")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per cell (median reported)")
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per turn (median reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="turns per policy and load")
     parser.add_argument("--policies", nargs="*", default=list(POLICIES), choices=list(POLICIES))
     parser.add_argument("--loads", nargs="*", default=list(LOADS), choices=LOADS)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat every policy this many times, alternating, per load (median shown last)")
     args = parser.parse_args(argv)
 
-    print(f"{args.model}, {args.size}x{args.size}, batch {args.batch}, cpu ({os.cpu_count()} cores), "
-          f"median of {args.steps} steps (forward + backward + Adam)")
-    print(f"{'load':<7}{'policy':<12}{'round':>6}{'threads':>8}{'step s':>9}{'img/s':>8}{'vs idle':>9}")
-    idle: dict[str, float] = {}
-    for load in args.loads:
-        procs = start_load(load, args.model, args.size, args.batch)
-        times: dict[str, list[float]] = {policy: [] for policy in args.policies}
-        try:
-            for round_ in range(1, args.rounds + 1):
-                for policy in args.policies:
-                    row = measure_policy(policy, args.model, args.size, args.batch, args.steps)
-                    times[policy].append(row["step_s"])
-                    _print_row(load, policy, str(round_), row["threads"], row["step_s"], args.batch, idle)
-        finally:
-            stop_load(procs)
-        for policy, values in times.items():
-            median = statistics.median(values)
-            if load == "idle":
-                idle[policy] = median
-            if args.rounds > 1:
-                _print_row(load, policy, "median", "", median, args.batch, idle)
+    policies = list(dict.fromkeys(["default", *args.policies]))  # ratios are to torch's default
+    print(f"{args.model}, {args.size}x{args.size}, batch {args.batch}, cpu ({os.cpu_count()} cores); "
+          f"each turn: median of {args.steps} steps (forward + backward + Adam); {args.rounds} turns per "
+          "policy, policies alternating")
+    workers = {p: Worker(p, args.model, args.size, args.batch) for p in policies}
+    try:
+        print(f"{'load':<7}{'policy':<12}{'threads':>8}{'median s':>9}{'min s':>8}{'max s':>8}"
+              f"{'vs default':>11}{'vs idle':>9}")
+        idle: dict[str, float] = {}
+        for load in args.loads:
+            procs = start_load(load, args.model, args.size, args.batch)
+            times: dict[str, list[float]] = {p: [] for p in policies}
+            threads: dict[str, list[float]] = {p: [] for p in policies}
+            try:
+                for r in range(args.rounds):
+                    for p in policies[r % len(policies):] + policies[: r % len(policies)]:
+                        seconds, used = workers[p].time_steps(args.steps)
+                        times[p].append(seconds)
+                        threads[p].append(used)
+            finally:
+                stop_load(procs)
+            for p in policies:
+                median = statistics.median(times[p])
+                paired = statistics.median(t / d for t, d in zip(times[p], times["default"], strict=True))
+                if load == "idle":
+                    idle[p] = median
+                vs_idle = f"x{median / idle[p]:.2f}" if p in idle else "-"
+                print(f"{load:<7}{p:<12}{statistics.median(threads[p]):>8g}{median:>9.3f}"
+                      f"{min(times[p]):>8.3f}{max(times[p]):>8.3f}"
+                      f"{'x' + format(paired, '.2f'):>11}{vs_idle:>9}", flush=True)
+    finally:
+        for w in workers.values():
+            w.close()
     return 0
-
-
-def _print_row(load: str, policy: str, round_: str, threads, step_s: float, batch: int,
-               idle: dict[str, float]) -> None:
-    ratio = f"x{step_s / idle[policy]:.2f}" if policy in idle else "-"
-    print(f"{load:<7}{policy:<12}{round_:>6}{threads!s:>8}{step_s:>9.3f}{batch / step_s:>8.1f}{ratio:>9}",
-          flush=True)
 
 
 if __name__ == "__main__":

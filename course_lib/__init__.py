@@ -7,12 +7,8 @@
 
 import importlib as _importlib
 
-from course_lib import cpu_policy
-
-cpu_policy.apply()  # before anything imports torch: OpenMP reads its settings when torch loads
-
-from course_lib import blocks, config, data, models  # noqa: E402
-from course_lib.models import create_model, list_models  # noqa: E402
+from course_lib import blocks, config, cpu_policy, data, models
+from course_lib.models import create_model, list_models
 
 __version__ = "0.1.0"
 

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 
 from course_lib.blocks.conv import center_crop
 from course_lib.config import MAX_STEPS_ENV, eval_limit, get_device, max_steps, seed_everything
+from course_lib.cpu_policy import ThreadGovernor
 from course_lib.data import loader as data_loader
 from course_lib.losses import MultiOutputLoss, foreground_probability
 from course_lib.metrics import SCORE_NAMES, segmentation_scores
@@ -159,7 +160,8 @@ def fit(
     steps_left = step_cap
     epoch_bar = tqdm(range(history.epochs + 1, epochs + 1), initial=history.epochs, total=epochs,
                      desc="fit", disable=not progress)
-    with catch_interrupt() as interrupt:
+    governor = ThreadGovernor() if device.type == "cpu" else None  # one thread while others load the CPU
+    with catch_interrupt() as interrupt, contextlib.closing(governor or _NoGovernor()):
         for epoch in epoch_bar:
             seed_everything(_epoch_seed(seed, epoch))
             ctx.epoch = epoch
@@ -170,7 +172,8 @@ def fit(
             cap = _min_cap(max_steps_per_epoch, steps_left)
             record = {"epoch": epoch, **train_one_epoch(
                 model, loader, loss_fn, opt, scaler, device=device, amp_dtype=amp_dtype, epoch=epoch,
-                max_steps=cap, progress=progress, channels_last=channels_last, interrupt=interrupt)}
+                max_steps=cap, progress=progress, channels_last=channels_last, interrupt=interrupt,
+                governor=governor)}
             if interrupt.raised:
                 epoch_bar.close()
                 raise _interrupted(epoch, record.pop("steps"), history.epochs, out_dir)
@@ -209,11 +212,13 @@ def train_one_epoch(
     progress: bool = True,
     channels_last: bool = False,
     interrupt: InterruptFlag | None = None,
+    governor: ThreadGovernor | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns ``train_loss``, ``step_seconds``, ``images_per_s`` and ``steps``.
 
     ``interrupt`` (set by a Ctrl-C, see :func:`course_lib.training.interrupt.catch_interrupt`) ends the
-    pass after the current step.
+    pass after the current step; ``governor`` (:class:`course_lib.cpu_policy.ThreadGovernor`) adjusts
+    the CPU threads after each step.
     """
     model.train()
     total_loss, seen, step = 0.0, 0, 0
@@ -232,6 +237,8 @@ def train_one_epoch(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if governor is not None:
+                governor.step()
             total_loss += loss.item() * len(images)
             seen += len(images)
             images_per_s = seen / (time.perf_counter() - start)
@@ -368,6 +375,11 @@ def make_optimizer(
     if key == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"Unknown optimizer {name!r}; use 'adam', 'adamw', 'sgd' or a factory(params).")
+
+
+class _NoGovernor:
+    def close(self) -> None:
+        pass
 
 
 def _check_positive(**values: Any) -> None:

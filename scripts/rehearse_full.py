@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         failed += not ok
         print(f"{notebook.name}: {'ok' if ok else 'FAILED'} in {seconds:.0f} s{'' if ok else ': ' + why}",
               flush=True)
-    print(f"{len(notebooks) - failed} passed, {failed} failed in {time.perf_counter() - total:.0f} s")
+    print(f"full-mode rehearsal: {len(notebooks) - failed} chapter(s) ran, {failed} failed "
+          f"({time.perf_counter() - total:.0f} s)")
     return 1 if failed else 0
 
 

@@ -1,0 +1,41 @@
+"""scripts/rehearse_full.py: chapters run in full mode under the step cap, failures are reported."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("rehearse_full", ROOT / "scripts" / "rehearse_full.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nbformat.write(nb, path)
+    return path
+
+
+def test_rehearsal_runs_in_full_mode_with_the_cap_and_reports_failures(tmp_path, monkeypatch, capsys):
+    good = _notebook(tmp_path / "01_good.ipynb",
+                     "import course_lib as cl\nassert cl.config.get_mode() == 'full'\n"
+                     "assert cl.config.max_steps() == 1 and cl.config.eval_limit() == 2\n"
+                     "open('runs_here.txt', 'w').write('x')")  # written in a temporary folder
+    bad = _notebook(tmp_path / "02_bad.ipynb", "raise ValueError('this chapter is broken')")
+    for name in ("COURSE_MODE", "COURSE_MAX_STEPS", "MPLBACKEND"):  # main() sets them: restored after
+        monkeypatch.setenv(name, "smoke" if name == "COURSE_MODE" else "Agg" if name == "MPLBACKEND" else "5")
+    monkeypatch.chdir(tmp_path)
+    assert _script().main([str(good), str(bad), "--max-steps", "1", "--keep", str(tmp_path / "ran")]) == 1
+    out = capsys.readouterr().out
+    assert "01_good.ipynb: ok" in out
+    assert "02_bad.ipynb: FAILED" in out and "this chapter is broken" in out
+    assert "1 chapter(s) ran, 1 failed" in out
+    assert not (tmp_path / "runs_here.txt").exists()  # the chapter ran elsewhere
+    assert (tmp_path / "ran" / "01_good.ipynb").exists()
