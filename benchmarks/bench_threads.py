@@ -12,7 +12,9 @@ it, and each step can get several times slower. This script measures that, per p
 - ``one-thread``: ``torch.set_num_threads(1)``;
 - ``passive``: one thread per core, ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep instead of spin);
 - ``active``: one thread per core, ``OMP_WAIT_POLICY=ACTIVE`` (spin; shows what the spinning costs);
-- ``course``: whatever ``import course_lib`` sets up by default (see ``course_lib.config.cpu_policy``),
+- ``spin-10k`` / ``spin-100k``: one thread per core, ``GOMP_SPINCOUNT`` 10,000 / 100,000 (a short spin);
+- ``course``: torch's defaults plus :class:`course_lib.cpu_policy.ThreadGovernor`, as ``engine.fit``
+  runs it on a CPU (one thread while other processes keep half a core busy),
 
 beside each load:
 
@@ -21,9 +23,11 @@ beside each load:
 - ``spin2``: two such processes (a fully loaded 2-core machine);
 - ``train``: a second training process with torch's defaults (a second notebook kernel training).
 
-Each cell runs in a fresh subprocess, because OpenMP reads ``OMP_WAIT_POLICY`` once, when torch is
-imported. The step is forward + backward + Adam (``benchmarks/bench_models.py``'s ``measure``); the
-median of ``--steps`` steps after one warm-up step is reported.
+Each policy has its own worker process (OpenMP reads ``OMP_WAIT_POLICY`` once, when torch is
+imported) with the model built and warmed up; the workers take turns of ``--steps`` training steps
+(forward + backward + Adam), ``--rounds`` turns each, alternating, so that every comparison is paired in
+time. The table gives each policy's median turn (a turn's value is its median step), the median of its
+per-turn ratios to ``default``, and its ratio to its own idle time.
 """
 
 from __future__ import annotations

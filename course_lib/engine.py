@@ -18,7 +18,9 @@ when the validation metric improved) atomically to ``out_dir``.
   and the metrics on the first.
 - **Reproducible**: epoch ``e`` reseeds every generator from ``(seed, e)``, so the data order and any
   randomness in the model depend on ``(seed, e)`` and the weights at the epoch's start only. That is why
-  a run resumed after a disconnect ends with bit-identical weights (on the same device).
+  a run resumed after a disconnect ends with bit-identical weights (on the same device, with the same
+  thread count: on a CPU, :class:`course_lib.cpu_policy.ThreadGovernor` drops to one thread while other
+  programs keep a core busy, which changes float rounding; ``COURSE_CPU_POLICY=off`` fixes the count).
 - **Resume**: with ``out_dir`` and ``resume=True`` a run continues from ``out_dir/last.pt``; a finished
   run called again loads its weights and returns its history without training.
 - **Mixed precision** on CUDA only (bf16 where supported, else fp16 with a gradient scaler).
@@ -29,6 +31,7 @@ when the validation metric improved) atomically to ``out_dir``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 import warnings
@@ -71,7 +74,7 @@ from course_lib.training.interrupt import InterruptFlag, TrainingInterrupted, ca
 __all__ = [
     "TIMING_KEYS", "EpochContext", "History", "TrainingError", "TrainingInterrupted", "evaluate", "fit",
     "load_weights",
-    "make_loader", "make_optimizer", "predict", "train_one_epoch",
+    "make_loader", "make_optimizer", "predict", "time_training_step", "train_one_epoch",
 ]
 
 Data = Dataset | DataLoader
@@ -214,14 +217,15 @@ def train_one_epoch(
     interrupt: InterruptFlag | None = None,
     governor: ThreadGovernor | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns ``train_loss``, ``step_seconds``, ``images_per_s`` and ``steps``.
+    """One pass over ``loader``; returns ``train_loss``, ``step_seconds``, ``images_per_s``, ``steps`` and
+    ``threads`` (the mean CPU thread count of its steps).
 
     ``interrupt`` (set by a Ctrl-C, see :func:`course_lib.training.interrupt.catch_interrupt`) ends the
     pass after the current step; ``governor`` (:class:`course_lib.cpu_policy.ThreadGovernor`) adjusts
     the CPU threads after each step.
     """
     model.train()
-    total_loss, seen, step = 0.0, 0, 0
+    total_loss, seen, step, thread_steps = 0.0, 0, 0, 0
     n_steps = len(loader) if max_steps is None else min(len(loader), max_steps)
     start = time.perf_counter()
     with tqdm(loader, total=n_steps, desc=f"epoch {epoch}", leave=False, disable=not progress) as bar:
@@ -237,8 +241,7 @@ def train_one_epoch(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            if governor is not None:
-                governor.step()
+            thread_steps += governor.step() if governor is not None else torch.get_num_threads()
             total_loss += loss.item() * len(images)
             seen += len(images)
             images_per_s = seen / (time.perf_counter() - start)
@@ -249,7 +252,47 @@ def train_one_epoch(
         raise TrainingError("The training data is empty: there is nothing to train on.")
     seconds = time.perf_counter() - start
     return {"train_loss": total_loss / seen, "step_seconds": seconds / step, "images_per_s": seen / seconds,
-            "steps": step}
+            "steps": step, "threads": thread_steps / step}
+
+
+def time_training_step(
+    model: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    loss: str | Callable = "bce",
+    lr: float = 1e-3,
+    steps: int = 5,
+    channels_last: bool = False,
+    device: str | torch.device | None = None,
+) -> float:
+    """Seconds per optimizer step (forward, loss, backward, Adam) on one batch, before training.
+
+    Runs ``steps`` steps on a copy of ``model`` (the model itself is not changed) and returns the median
+    of all but the first two, which pay one-off costs (kernel selection, memory allocation). Under a
+    ``COURSE_MAX_STEPS`` rehearsal it runs at most that many steps plus one.
+    """
+    cap = max_steps()
+    steps = max(1, steps if cap is None else min(steps, cap + 1))
+    device = get_device(device) if device is not None else next(model.parameters()).device
+    probe = copy.deepcopy(model).to(device).train()
+    images, masks = images.to(device).float(), masks.to(device).float()
+    if channels_last:
+        probe = probe.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    loss_fn = MultiOutputLoss(loss, None)
+    opt = torch.optim.Adam(probe.parameters(), lr=lr)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        value = _compute_loss(loss_fn, _forward(probe, images), masks, None)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[min(2, steps - 1):]))
 
 
 # -- inference ----------------------------------------------------------------------------------------

@@ -332,3 +332,17 @@ def test_callback_hooks_see_each_epoch():
     history = fit(tiny_net(), DictDataset(4), epochs=2, callbacks=[Schedule()], **FAST)
     assert seen == [("start", 1), ("end", 1, 1), ("start", 2), ("end", 2, 2)]
     assert history["lr"] == [0.1, 0.05]
+
+
+def test_time_training_step_leaves_the_model_alone_and_honours_the_cap(monkeypatch):
+    model = tiny_net()
+    before = [p.detach().clone() for p in model.parameters()]
+    data = DictDataset(4)
+    seconds = engine.time_training_step(model, data.images, data.masks, steps=4)
+    assert seconds > 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    calls = []
+    monkeypatch.setenv("COURSE_MAX_STEPS", "1")
+    monkeypatch.setattr(engine, "_forward", lambda m, x: calls.append(1) or m(x))
+    engine.time_training_step(model, data.images, data.masks, steps=5)
+    assert len(calls) == 2  # the cap plus one

@@ -72,6 +72,7 @@ __all__ = [
     "preprocessing_channels",
     "published_table",
     "standardise_rgb",
+    "training_set",
     "vessel_contrast",
 ]
 
@@ -451,6 +452,19 @@ class _StepSchedule:
         self._move((ctx.epoch - 1) * self.per_epoch)
 
 
+def training_set(train: VesselData, recipe: Any, seed: int = 0) -> tuple[Dataset, int]:
+    """What :func:`fit_vessel_model` trains on, and its optimizer steps per epoch: random patches
+    (``"patches"``) or whole images padded to 592 with the paper's augmentation (``"paper"``)."""
+    if recipe.protocol == "patches":
+        data = VesselPatches(train, recipe.steps_per_epoch * recipe.batch_size, recipe.patch_size,
+                             recipe.vessel_fraction, seed=seed)
+        return data, recipe.steps_per_epoch
+    if recipe.protocol == "paper":
+        data = paper_training_set(train, recipe.repeats, seed=seed)
+        return data, -(-len(data) // recipe.batch_size)
+    raise ValueError(f"Unknown protocol {recipe.protocol!r}; use 'patches' or 'paper'.")
+
+
 def fit_vessel_model(model: nn.Module, train: VesselData, val: VesselData | None, recipe: Any, *,
                      epochs: int | None = None, seed: int = 0, progress: bool = True,
                      device: str | torch.device | None = None,
@@ -470,15 +484,7 @@ def fit_vessel_model(model: nn.Module, train: VesselData, val: VesselData | None
     1.2 s).
     """
     epochs = recipe.epochs if epochs is None else int(epochs)
-    if recipe.protocol == "patches":
-        data = VesselPatches(train, recipe.steps_per_epoch * recipe.batch_size, recipe.patch_size,
-                             recipe.vessel_fraction, seed=seed)
-        per_epoch = recipe.steps_per_epoch
-    elif recipe.protocol == "paper":
-        data = paper_training_set(train, recipe.repeats, seed=seed)
-        per_epoch = -(-len(data) // recipe.batch_size)
-    else:
-        raise ValueError(f"Unknown protocol {recipe.protocol!r}; use 'patches' or 'paper'.")
+    data, per_epoch = training_set(train, recipe, seed)
     schedule = _StepSchedule(model, epochs * per_epoch, per_epoch, cosine=recipe.protocol == "patches",
                              keep_prob=recipe.keep_prob)
     return engine.fit(model, data, None if val is None else val.samples(), epochs=epochs,

@@ -2,7 +2,8 @@
 
 One record per epoch: ``epoch`` (1-based), ``train_loss``, ``val_loss``, ``val_<score>`` for every
 score of :func:`course_lib.metrics.segmentation_scores`, ``lr``, ``seconds`` (whole epoch),
-``step_seconds`` (mean training step) and ``images_per_s`` (training throughput).
+``step_seconds`` (mean training step), ``images_per_s`` (training throughput), ``steps`` (optimizer
+steps) and ``threads`` (mean CPU threads per step: fewer while other programs kept a core busy).
 
 ``history["val_dice"]`` is the list of per-epoch values, so a ``History`` can be passed wherever a
 mapping ``key -> list`` is expected (e.g. :func:`course_lib.viz.plot_learning_curves`). As a mapping,
@@ -54,6 +55,11 @@ class History(Mapping):
     def epochs(self) -> int:
         """Number of completed epochs."""
         return len(self.records)
+
+    @property
+    def optimizer_steps(self) -> int:
+        """Optimizer steps taken in all (epochs recorded before this count existed add nothing)."""
+        return int(sum(r.get("steps", 0) for r in self.records))
 
     def append(self, record: dict[str, Any]) -> None:
         self.records.append(dict(record))
