@@ -73,8 +73,7 @@ from course_lib.training.interrupt import InterruptFlag, TrainingInterrupted, ca
 
 __all__ = [
     "TIMING_KEYS", "EpochContext", "History", "TrainingError", "TrainingInterrupted", "evaluate", "fit",
-    "load_weights",
-    "make_loader", "make_optimizer", "predict", "time_training_step", "train_one_epoch",
+    "load_weights", "make_loader", "make_optimizer", "predict", "time_training_step", "train_one_epoch",
 ]
 
 Data = Dataset | DataLoader
@@ -164,7 +163,8 @@ def fit(
     epoch_bar = tqdm(range(history.epochs + 1, epochs + 1), initial=history.epochs, total=epochs,
                      desc="fit", disable=not progress)
     governor = ThreadGovernor() if device.type == "cpu" else None  # one thread while others load the CPU
-    with catch_interrupt() as interrupt, contextlib.closing(governor or _NoGovernor()):
+    restore_threads = contextlib.closing(governor) if governor else contextlib.nullcontext()
+    with catch_interrupt() as interrupt, restore_threads:
         for epoch in epoch_bar:
             seed_everything(_epoch_seed(seed, epoch))
             ctx.epoch = epoch
@@ -285,7 +285,8 @@ def time_training_step(
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        value = _compute_loss(loss_fn, _forward(probe, images), masks, None)
+        outputs = _forward(probe, images)
+        value = _compute_loss(loss_fn, outputs, *_crop_targets(probe, outputs, masks), None)
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
@@ -418,11 +419,6 @@ def make_optimizer(
     if key == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"Unknown optimizer {name!r}; use 'adam', 'adamw', 'sgd' or a factory(params).")
-
-
-class _NoGovernor:
-    def close(self) -> None:
-        pass
 
 
 def _check_positive(**values: Any) -> None:

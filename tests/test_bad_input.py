@@ -111,7 +111,15 @@ def _weights(model):
     return [p.detach().clone() for p in model.parameters()]
 
 
-def test_ctrl_c_stops_at_the_step_keeps_the_checkpoint_and_resumes_exactly(tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler, as in a terminal or a notebook (CI may run with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_at_the_step_keeps_the_checkpoint_and_resumes_exactly(tmp_path, ctrl_c_raises):
     data = DictDataset(8)  # 2 steps per epoch
     reference = tiny_net()
     fit(reference, data, epochs=3, loss="bce", **FAST)
@@ -133,12 +141,22 @@ def test_ctrl_c_stops_at_the_step_keeps_the_checkpoint_and_resumes_exactly(tmp_p
         assert torch.equal(a, b)
 
 
-def test_ctrl_c_without_out_dir_says_nothing_was_saved():
+def test_ctrl_c_without_out_dir_says_nothing_was_saved(ctrl_c_raises):
     with pytest.raises(TrainingInterrupted, match="Nothing was saved"):
         fit(tiny_net(), DictDataset(8), epochs=2, loss=InterruptAt(at=1), **FAST)
 
 
-def test_ctrl_c_on_the_command_line_exits_130_and_writes_no_metrics(tmp_path, capsys, monkeypatch):
+def test_an_ignored_ctrl_c_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    try:
+        history = fit(tiny_net(), DictDataset(8), epochs=2, loss=InterruptAt(at=1), **FAST)
+        assert history.epochs == 2 and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_on_the_command_line_exits_130_and_writes_no_metrics(tmp_path, capsys, monkeypatch,
+                                                                     ctrl_c_raises):
     real_fit = engine.fit
 
     def fit_interrupted_in_epoch_2(*args, **kwargs):

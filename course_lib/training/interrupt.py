@@ -2,7 +2,8 @@
 
 While :func:`catch_interrupt` is active, the first SIGINT (Ctrl-C in a terminal, *Interrupt* in Jupyter)
 only sets a flag that the fit loop reads after each optimizer step; a second one interrupts at once, as
-usual. Outside the main thread (where no signal handler can be installed) nothing changes.
+usual. Only Python's own Ctrl-C handler is replaced: where SIGINT is ignored (``nohup``, background jobs)
+or handled by someone else, and outside the main thread, nothing changes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def catch_interrupt() -> Iterator[InterruptFlag]:
         yield flag
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield flag
+        return
 
     def handler(signum, frame):
         if flag.raised:  # a second Ctrl-C: stop now, the way Python always does
