@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: ruff, the unit tests, every notebook under nbval in smoke mode, then the
 # full-mode rehearsal (every chapter in full mode on the CPU, each training capped at one optimizer step,
-# on the real data in ../shared/data or COURSE_DATA_DIR where present: about 12 minutes on 2 cores).
+# on the real data in ../shared/data or COURSE_DATA_DIR where present: about 10 minutes on 2 cores).
 #   bash scripts/test.sh                 # everything (what CI runs)
 #   bash scripts/test.sh --no-rehearsal  # the first three only (about 2 minutes)
 # Uses the active environment, else .venv (made by scripts/quickstart.sh); installs the test tools
