@@ -8,8 +8,6 @@ converts to the course's sample dict and applies the joint transform with a gene
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -19,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from scipy import ndimage
 from torch.utils.data import Dataset
 
-from course_lib.data.real.file_check import ImageReadError, image_size, refetch_advice
+from course_lib.data.real.file_check import ImageReadError, image_size, open_image, refetch_advice
 from course_lib.data.registry import data_root
 from course_lib.data.transforms import apply_transform, make_generator
 
@@ -121,12 +118,7 @@ def require_file(name: str, path: Path, what: str, layout: str) -> Path:
 def read_image(path: Path, mode: str, dataset: str = "") -> np.ndarray:
     """Decode ``path`` (any PIL format, also ``.gz``-compressed) converted to PIL ``mode`` as uint8."""
     try:
-        if path.suffix.lower() == ".gz":
-            with gzip.open(path, "rb") as stream:
-                data = io.BytesIO(stream.read())
-            image = Image.open(data)
-        else:
-            image = Image.open(path)
+        image = open_image(path)[0]
         with image:
             image.load()
             return np.asarray(image.convert(mode), dtype=np.uint8).copy()

@@ -16,7 +16,7 @@ from PIL import Image
 
 from course_lib.data.sources import SOURCES
 
-__all__ = ["ImageReadError", "image_size", "refetch_advice"]
+__all__ = ["ImageReadError", "image_size", "open_image", "refetch_advice"]
 
 _TAIL = 4096
 
@@ -36,8 +36,9 @@ def refetch_advice(dataset: str) -> str:
             f"cl.data.download({key!r}) or `python -m course_lib download {key}`.")
 
 
-def _open(path: Path) -> tuple[Image.Image, bytes | None, int]:
-    """The image with only its header read, the decompressed bytes of a ``.gz`` file, and the size."""
+def open_image(path: Path) -> tuple[Image.Image, bytes | None, int]:
+    """The image (any PIL format, also ``.gz``-compressed) with only its header read, the decompressed
+    bytes of a ``.gz`` file (else None), and the size in bytes of the image data."""
     if path.suffix.lower() == ".gz":
         with gzip.open(path, "rb") as stream:
             data = stream.read()  # gzip itself notices a truncated stream
@@ -81,7 +82,7 @@ def _incomplete(image: Image.Image, path: Path, data: bytes | None, size: int) -
 def image_size(path: Path, dataset: str) -> tuple[int, int]:
     """``(width, height)`` from the header of ``path``; ImageReadError if unreadable or truncated."""
     try:
-        image, data, size = _open(path)
+        image, data, size = open_image(path)
         with image:
             problem = _incomplete(image, path, data, size)
             dims = image.size
