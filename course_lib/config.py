@@ -20,6 +20,7 @@ MODES = ("smoke", "quick", "full")
 MODE_ENV = "COURSE_MODE"
 MAX_STEPS_ENV = "COURSE_MAX_STEPS"
 REHEARSAL_EVAL_SAMPLES = 2  # what evaluation scores when a step cap is set
+REHEARSAL_BATCH = 2  # the largest training batch when a step cap is set
 
 MODE_DESCRIPTIONS = {
     "smoke": "CI check: tiny data, a few optimizer steps (well under a minute)",
@@ -96,6 +97,14 @@ def eval_limit() -> int | None:
     return REHEARSAL_EVAL_SAMPLES if max_steps() is not None else None
 
 
+def batch_limit() -> int | None:
+    """The largest training batch: any (None), or a couple of samples under a ``COURSE_MAX_STEPS`` cap.
+
+    A rehearsal proves the code path (shapes, sizes, memory format), not the memory a full batch needs,
+    and a full-size batch of full-width models costs minutes per step on a CPU."""
+    return REHEARSAL_BATCH if max_steps() is not None else None
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """CUDA if available, then Apple MPS, then CPU; ``prefer`` (e.g. ``"cpu"``) forces one."""
     if prefer is not None:
@@ -147,5 +156,6 @@ def describe(expected_minutes: dict[str, float] | None = None) -> str:
     cap = max_steps()
     if cap is not None:
         line += (f"\nREHEARSAL: {MAX_STEPS_ENV}={cap} caps every training run at {cap} optimizer step(s) and "
-                 f"evaluation at {REHEARSAL_EVAL_SAMPLES} samples; the figures below are not results")
+                 f"batches at {REHEARSAL_BATCH} and evaluation at {REHEARSAL_EVAL_SAMPLES} samples; the "
+                 "figures below are not results")
     return line

@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from course_lib.blocks.conv import center_crop
-from course_lib.config import MAX_STEPS_ENV, eval_limit, get_device, max_steps, seed_everything
+from course_lib.config import MAX_STEPS_ENV, batch_limit, eval_limit, get_device, max_steps, seed_everything
 from course_lib.cpu_policy import ThreadGovernor
 from course_lib.data import loader as data_loader
 from course_lib.losses import MultiOutputLoss, foreground_probability
@@ -125,8 +125,9 @@ def fit(
     ``callbacks``: callables ``cb(ctx: EpochContext)`` run after each epoch; objects may instead define
     ``on_epoch_start(ctx)`` / ``on_epoch_end(ctx)`` (e.g. to schedule DropBlock's keep_prob or the lr).
 
-    ``COURSE_MAX_STEPS=N`` (a rehearsal) stops the run after N optimizer steps in all and validates on a
-    couple of samples. Ctrl-C finishes the current step and raises :class:`TrainingInterrupted`; ``last.pt``
+    ``COURSE_MAX_STEPS=N`` (a rehearsal) stops the run after N optimizer steps in all, trains on batches
+    of at most two samples and validates on a couple of samples. Ctrl-C finishes the current step and
+    raises :class:`TrainingInterrupted`; ``last.pt``
     keeps the last completed epoch, and calling ``fit`` again with the same ``out_dir`` resumes.
     """
     if metric != "loss" and metric not in SCORE_NAMES:
@@ -135,6 +136,8 @@ def fit(
     if max_steps_per_epoch is not None:
         _check_positive(max_steps_per_epoch=max_steps_per_epoch)
     step_cap = max_steps()
+    if (limit := batch_limit()) is not None:
+        batch_size = min(batch_size, limit)
     device = get_device(device)
     model.to(device)
     if channels_last:
@@ -270,10 +273,12 @@ def time_training_step(
 
     Runs ``steps`` steps on a copy of ``model`` (the model itself is not changed) and returns the median
     of all but the first two, which pay one-off costs (kernel selection, memory allocation). Under a
-    ``COURSE_MAX_STEPS`` rehearsal it runs at most that many steps plus one.
+    ``COURSE_MAX_STEPS`` rehearsal it runs at most that many steps plus one, on at most two samples.
     """
     cap = max_steps()
     steps = max(1, steps if cap is None else min(steps, cap + 1))
+    if (limit := batch_limit()) is not None:
+        images, masks = images[:limit], masks[:limit]
     device = get_device(device) if device is not None else next(model.parameters()).device
     probe = copy.deepcopy(model).to(device).train()
     images, masks = images.to(device).float(), masks.to(device).float()

@@ -287,8 +287,9 @@ def test_truncated_jpeg_is_found(tmp_path):
 def test_max_steps_caps_training_in_all_and_evaluation_to_a_couple_of_samples(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_MAX_STEPS", "3")
     model = tiny_net()
-    history = fit(model, DictDataset(8), DictDataset(6, seed=1), epochs=5, out_dir=tmp_path, **FAST)
-    assert history.epochs == 2 and history["steps"] == [2, 1]  # 2 steps per epoch: 2 + 1 = 3
+    history = fit(model, DictDataset(4), DictDataset(6, seed=1), epochs=5, out_dir=tmp_path, **FAST)
+    # batches capped at 2 samples: 2 steps per epoch, so 2 + 1 = 3
+    assert history.epochs == 2 and history["steps"] == [2, 1]
     assert engine._collect(model, DictDataset(6), 4, None, limit=config.eval_limit())["prob"].shape[0] == 2
     assert predict(model, DictDataset(6)).shape[0] == 6  # prediction is not evaluation: all samples
     assert "REHEARSAL" in config.describe()

@@ -346,3 +346,18 @@ def test_time_training_step_leaves_the_model_alone_and_honours_the_cap(monkeypat
     monkeypatch.setattr(engine, "_forward", lambda m, x: calls.append(1) or m(x))
     engine.time_training_step(model, data.images, data.masks, steps=5)
     assert len(calls) == 2  # the cap plus one
+
+
+def test_a_rehearsal_trains_on_small_batches(monkeypatch):
+    seen = []
+    model = tiny_net()
+    model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[0]))
+    fit(model, DictDataset(8), epochs=1, **{**FAST, "batch_size": 8})
+    assert seen == [8]
+    seen.clear()
+    monkeypatch.setenv("COURSE_MAX_STEPS", "2")
+    fit(model, DictDataset(8), epochs=1, **{**FAST, "batch_size": 8})
+    assert seen == [2, 2]
+    seen.clear()
+    engine.time_training_step(model, DictDataset(8).images, DictDataset(8).masks, steps=1)
+    assert seen == [2]

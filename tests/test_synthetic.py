@@ -83,9 +83,14 @@ def test_conventions(val_samples) -> None:
         assert s["mask"].shape == (1, 256, 256) and s["mask"].dtype == torch.float32
         assert set(torch.unique(s["mask"]).tolist()) <= {0.0, 1.0}
     keys = set(samples[0])
-    extra = {"synthetic-vessels": {"fov"}, "synthetic-membranes": {"instances"}}
+    extra = {"synthetic-vessels": {"fov"}, "synthetic-membranes": {"instances"},
+             "synthetic-lesions": {"lookalike"}}
     expected = {"image", "mask"} | extra.get(name, set())
     assert keys == expected
+    if name == "synthetic-lesions":  # look-alike blobs: binary, present, never on a lesion
+        for s in samples:
+            assert set(torch.unique(s["lookalike"]).tolist()) <= {0.0, 1.0} and s["lookalike"].sum() > 0
+            assert not (s["lookalike"].bool() & s["mask"].bool()).any()
 
 
 def test_label_statistics(val_samples) -> None:

@@ -1,12 +1,21 @@
-"""The additive attention gate of Attention U-Net (Oktay et al. 2018) and its gated decoder step.
+"""The additive attention gates of Attention U-Net (Oktay et al. 2018) and the gated decoder step.
+
+``x`` is the skip connection (encoder features, F_l channels); ``g`` is the **gating signal**: the
+decoder's features one level coarser, which have seen more context and know *where* the target is.
+Two variants:
+
+:class:`AttentionGate` (the widely used one: LeeJunHyun/Image_Segmentation, MONAI), ``g`` already
+upsampled to ``x``'s size::
 
     q   = ReLU(W_x x + W_g g)          (W_x, W_g: 1x1 conv + BN, to F_int channels)
     a   = sigmoid(BN(psi q))           (psi: 1x1 conv to one channel; a in [0, 1] per pixel)
     out = a * x
 
-``x`` is the skip connection (encoder features, F_l channels) and ``g`` the gating signal: the
-coarser decoder features, already upsampled to ``x``'s size in the widely used variant
-(LeeJunHyun/Image_Segmentation), which this module follows.
+:class:`GridAttentionGate` (the paper's own code), ``g`` at its own, coarser grid::
+
+    q   = ReLU(theta(x) + phi(g))      (theta: 2x2 conv, stride 2, down to g's grid; phi: 1x1 conv)
+    a   = up(sigmoid(psi q))           (resampled bilinearly to x's size)
+    out = BN(W (a * x))                (W: 1x1 conv)
 """
 
 from __future__ import annotations
@@ -15,10 +24,14 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from course_lib.blocks.conv import ConvNormAct, UpConcat
 
-__all__ = ["AttentionGate", "AttentionUpConcat", "with_conv_bias"]
+__all__ = ["GATE_VARIANTS", "AttentionGate", "AttentionUpConcat", "GridAttentionGate", "make_gate",
+           "with_conv_bias"]
+
+GATE_VARIANTS = ("same", "grid")
 
 
 def with_conv_bias(module: nn.Module) -> nn.Module:
@@ -49,6 +62,8 @@ class AttentionGate(nn.Module):
     [0, 1]) so a chapter can draw the attention maps as training goes on.
     """
 
+    coarse_gating = False  # g must already have x's size (the decoder passes the upsampled features)
+
     def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int | None = None) -> None:
         super().__init__()
         inter = max(1, skip_channels // 2) if inter_channels is None else inter_channels
@@ -72,16 +87,83 @@ class AttentionGate(nn.Module):
         return x * alpha
 
 
-class AttentionUpConcat(UpConcat):
-    """``UpConcat`` with an attention-gated skip: ``u = up(x); block([gate(skip, u), u])``.
+class GridAttentionGate(nn.Module):
+    """Grid attention (Oktay et al.'s code): ``forward(x, g) -> BN(W(a * x))``, ``g`` one level coarser.
 
-    Padded networks only (the skip must already have the upsampled size).
+    ``theta`` (2x2 conv, stride 2, no bias) brings ``x`` down to the gating grid, ``phi`` (1x1 conv) maps
+    ``g`` to the same F_int channels; ``a = sigmoid(psi(ReLU(theta(x) + phi(g))))`` is computed on the
+    coarse grid and resampled bilinearly to ``x``'s size (odd sizes included), then ``W`` (1x1 conv + BN)
+    mixes the gated features.
+
+    Args:
+        gate_channels: F_g, channels of ``g`` (the coarser decoder features, before upsampling).
+        skip_channels: F_l, channels of ``x``.
+        inter_channels: F_int; default ``skip_channels // 2``.
+
+    ``g`` must be on the coarse grid: ``ceil(H / 2)`` or ``floor(H / 2)`` for a skip of height ``H``
+    (and the same for the width); anything else is a ``ValueError``. ``last_attention`` holds the
+    resampled coefficients (N x 1 x H x W of the skip, detached, in [0, 1]).
     """
 
-    def __init__(self, up: nn.Module, block: nn.Module, gate: AttentionGate) -> None:
+    coarse_gating = True  # g is the decoder's coarser features, before they are upsampled
+
+    def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int | None = None) -> None:
+        super().__init__()
+        inter = max(1, skip_channels // 2) if inter_channels is None else inter_channels
+        self.theta = nn.Conv2d(skip_channels, inter, kernel_size=2, stride=2, bias=False)
+        self.phi = nn.Conv2d(gate_channels, inter, kernel_size=1)
+        self.psi = nn.Conv2d(inter, 1, kernel_size=1)
+        self.W = nn.Sequential(nn.Conv2d(skip_channels, skip_channels, kernel_size=1),
+                               nn.BatchNorm2d(skip_channels))
+        self.last_attention: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        (h, w), (gh, gw) = x.shape[-2:], g.shape[-2:]
+        if h < 2 or w < 2:
+            raise ValueError(f"GridAttentionGate: the skip x is {h}x{w}; theta's 2x2 stride-2 conv needs "
+                             "at least 2x2.")
+        if gh not in (h // 2, -(-h // 2)) or gw not in (w // 2, -(-w // 2)):
+            def half(n: int) -> str:
+                return str(n // 2) if n % 2 == 0 else f"{n // 2} or {n // 2 + 1}"
+
+            raise ValueError(
+                f"GridAttentionGate: g is {gh}x{gw} but the skip x is {h}x{w}; g must be the coarser "
+                f"decoder features at half x's size ({half(h)} by {half(w)}), before they are upsampled. "
+                "(AttentionGate takes g already upsampled to x's size.)")
+        theta_x = self.theta(x)
+        phi_g = self.phi(g)
+        if phi_g.shape[-2:] != theta_x.shape[-2:]:  # odd skip sizes: g has ceil(H/2), theta floor(H/2)
+            phi_g = F.interpolate(phi_g, size=theta_x.shape[-2:], mode="bilinear", align_corners=False)
+        alpha = torch.sigmoid(self.psi(F.relu(theta_x + phi_g)))
+        alpha = F.interpolate(alpha, size=(h, w), mode="bilinear", align_corners=False)
+        self.last_attention = alpha.detach()
+        return self.W(x * alpha)
+
+
+def make_gate(variant: str, gate_channels: int, skip_channels: int,
+              inter_channels: int | None = None) -> AttentionGate | GridAttentionGate:
+    """``"same"`` -> :class:`AttentionGate` (g upsampled first), ``"grid"`` -> :class:`GridAttentionGate`."""
+    if variant == "same":
+        return AttentionGate(gate_channels, skip_channels, inter_channels)
+    if variant == "grid":
+        return GridAttentionGate(gate_channels, skip_channels, inter_channels)
+    raise ValueError(f"gate={variant!r} is not one of {GATE_VARIANTS}: 'same' gates at the skip's "
+                     "resolution with g upsampled (the widely used variant), 'grid' is Oktay et al.'s "
+                     "grid attention with g one level coarser.")
+
+
+class AttentionUpConcat(UpConcat):
+    """``UpConcat`` with an attention-gated skip: ``u = up(x); block([gate(skip, g), u])``.
+
+    The gating signal ``g`` is ``u`` for an :class:`AttentionGate` and the coarse ``x`` itself for a
+    :class:`GridAttentionGate`. Padded networks only (the skip must have the upsampled size).
+    """
+
+    def __init__(self, up: nn.Module, block: nn.Module, gate: AttentionGate | GridAttentionGate) -> None:
         super().__init__(up, block)
         self.gate = gate
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)
-        return self.block(torch.cat([self.gate(skip, x), x], dim=1))
+        up = self.up(x)
+        gated = self.gate(skip, x if self.gate.coarse_gating else up)
+        return self.block(torch.cat([gated, up], dim=1))

@@ -9,6 +9,8 @@ Configuration (3 in, 1 out, widths 64-1024: 34,878,573 parameters):
     decoder: up-conv = nearest x2 upsample + 3x3 conv-BN-ReLU (halves the channels),
              AttentionGate(F_g = F_l = w, F_int = w / 2) on the skip, concat [gated skip, up],
              unit(2w, w);
+    ``gate="grid"`` swaps each gate for Oktay et al.'s GridAttentionGate(F_g = 2w, F_l = w,
+    F_int = w / 2), gated by the coarser decoder features before they are upsampled;
     head: 1x1 conv -> logits.
 The unit is 2 x (3x3 conv with bias - BN - ReLU); the conv biases before BN are redundant but are in
 the reference code and its parameter count.
@@ -23,7 +25,7 @@ import torch
 import torch.nn as nn
 
 from course_lib import sizes
-from course_lib.blocks.attention import AttentionGate, AttentionUpConcat, with_conv_bias
+from course_lib.blocks.attention import GATE_VARIANTS, AttentionUpConcat, make_gate, with_conv_bias
 from course_lib.blocks.conv import DoubleConv, Down, UpConcat, UpsampleConv
 from course_lib.models.registry import register_model
 
@@ -51,7 +53,10 @@ class AttentionUNet(nn.Module):
     Args:
         in_channels, out_channels: image channels and output logit channels.
         widths: channels per level, shallow to deep; depth = ``len(widths) - 1`` poolings.
-        attention: put an :class:`AttentionGate` on every skip connection.
+        attention: put an attention gate on every skip connection.
+        gate: ``"same"`` (:class:`~course_lib.blocks.attention.AttentionGate`, g upsampled to the skip's
+            size; the default) or ``"grid"`` (:class:`~course_lib.blocks.attention.GridAttentionGate`,
+            g one level coarser, as in the paper's code).
         unit: ``unit(in, out) -> nn.Module``, the conv unit of every level (default: the reference
             double conv with biases).
 
@@ -65,12 +70,16 @@ class AttentionUNet(nn.Module):
         widths: Sequence[int] = (64, 128, 256, 512, 1024),
         *,
         attention: bool = True,
+        gate: str = "same",
         unit: ConvUnit | None = None,
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if len(widths) < 2:
             raise ValueError(f"widths needs at least two levels, got {widths}.")
+        if gate not in GATE_VARIANTS:
+            make_gate(gate, 1, 1)  # raises the explanation
+        self.gate_variant = gate
         unit = double_conv_with_bias if unit is None else unit
         self.widths = widths
         self.depth = len(widths) - 1
@@ -84,7 +93,8 @@ class AttentionUNet(nn.Module):
             w = widths[i]
             up = with_conv_bias(UpsampleConv(widths[i + 1], w, mode="nearest"))
             block = unit(2 * w, w)
-            steps.append(AttentionUpConcat(up, block, AttentionGate(w, w, w // 2)) if attention
+            g_channels = widths[i + 1] if gate == "grid" else w
+            steps.append(AttentionUpConcat(up, block, make_gate(gate, g_channels, w, w // 2)) if attention
                          else UpConcat(up, block))
         self.decoder = nn.ModuleList(steps)
         self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
@@ -111,5 +121,7 @@ class AttentionUNet(nn.Module):
 
 @register_model("attention_unet")
 def attention_unet(**cfg: Any) -> AttentionUNet:
-    """Attention U-Net; ``in_channels=3, out_channels=1`` (defaults) has 34,878,573 parameters."""
+    """Attention U-Net; ``in_channels=3, out_channels=1`` (defaults) has 34,878,573 parameters.
+
+    ``gate="grid"`` uses the paper's grid attention gates instead (see :class:`AttentionUNet`)."""
     return AttentionUNet(**cfg)

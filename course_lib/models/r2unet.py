@@ -21,7 +21,10 @@ __all__ = ["R2UNet"]
 
 
 class R2UNet(AttentionUNet):
-    """Recurrent residual U-Net; ``attention=True`` gives R2AttU-Net. ``t``: recurrent steps per conv."""
+    """Recurrent residual U-Net; ``attention=True`` gives R2AttU-Net (``gate``: ``"same"`` or ``"grid"``).
+    ``t``: recurrent steps per conv. ``step_norm=True``: one BatchNorm per unrolled step instead of the
+    reference's shared one, which breaks eval mode
+    (see :class:`~course_lib.blocks.recurrent.RecurrentConv`)."""
 
     def __init__(
         self,
@@ -31,9 +34,11 @@ class R2UNet(AttentionUNet):
         *,
         t: int = 2,
         attention: bool = False,
+        gate: str = "same",
+        step_norm: bool = False,
     ) -> None:
-        super().__init__(in_channels, out_channels, widths, attention=attention,
-                         unit=partial(RRCNNBlock, t=t))
+        super().__init__(in_channels, out_channels, widths, attention=attention, gate=gate,
+                         unit=partial(RRCNNBlock, t=t, step_norm=step_norm))
         self.t = t
 
 

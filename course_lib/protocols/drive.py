@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch.utils.data import Dataset
 
-from course_lib import config, engine
+from course_lib import config, engine, sizes
 from course_lib.blocks.dropblock import DropBlock2d, LinearKeepProbSchedule
 from course_lib.data.real.common import DatasetLayoutError, DatasetNotFoundError
 from course_lib.data.registry import load
@@ -503,10 +503,13 @@ def predict_images(model: nn.Module, images: torch.Tensor, batch_size: int = 2,
     """Vessel probabilities N x 1 x H x W (CPU) for whole images, in eval mode (mode restored after).
 
     ``flips=True`` averages the probabilities over the four flips of each image (test-time
-    augmentation; 4x the inference time)."""
+    augmentation; 4x the inference time). A model that rejects the images' size (no ``pad_input``) gets
+    them mirror-padded to its next valid size; the probabilities are cropped back."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
+    height, width = images.shape[-2:]
+    images = _pad_for(model, images)
     variants = ((), (-1,), (-2,), (-2, -1)) if flips else ((),)
     try:
         out = []
@@ -517,7 +520,23 @@ def predict_images(model: nn.Module, images: torch.Tensor, batch_size: int = 2,
                        .mean(0).cpu())
     finally:
         model.train(was_training)
-    return torch.cat(out)
+    return torch.cat(out)[..., :height, :width]
+
+
+def _pad_for(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Mirror-pad ``images`` (bottom and right) to the next multiple of ``2**model.depth`` when the model
+    rejects their size (models without ``pad_input``, e.g. Attention U-Net on DRIVE's 565 x 584)."""
+    check = getattr(model, "check_input_size", None)
+    depth = getattr(model, "depth", None)
+    if check is None or depth is None:
+        return images
+    try:
+        check(*images.shape[-2:])
+        return images
+    except ValueError:
+        m = 2 ** depth
+        h, w = images.shape[-2:]
+        return sizes.mirror_pad(images, 0, -h % m, 0, -w % m)
 
 
 def evaluate_images(model: nn.Module, data: VesselData, threshold: float = 0.5, batch_size: int = 2,

@@ -5,7 +5,7 @@ Every function accepts torch tensors or numpy arrays, returns the matplotlib Fig
 assign the result (``fig = cl.viz.overlay(...)``) or end the line with ``;`` to avoid a second copy.
 Style is applied per call (``use_course_style``); global rcParams are never changed.
 General figures live in ``images`` and ``curves``; each chapter's own figures in a module named after its
-topic (``dropblock``, ``se``, ``receptive_field``, ``tiling``), re-exported here.
+topic (``attention``, ``dropblock``, ``se``, ``receptive_field``, ``tiling``), re-exported here.
 
 TP / FP / FN colours (Okabe-Ito based): TP white, FP orange, FN sky blue on a dimmed grey image.
 """
@@ -19,6 +19,13 @@ from course_lib.viz._style import (
     PROB_CMAP,
     save_figure,
     use_course_style,
+)
+from course_lib.viz.attention import (
+    attention_overlay,
+    draw_gated_unet,
+    draw_recurrent_unrolled,
+    plot_arm_scores,
+    plot_attention_grid,
 )
 from course_lib.viz.curves import compare_bars, history_to_dict, plot_learning_curves, plot_roc
 from course_lib.viz.dropblock import plot_block_mask, plot_drop_rates, plot_keep_prob_schedule
@@ -48,15 +55,20 @@ __all__ = [
     "OUTSIDE_FOV_STRENGTH",
     "PALETTE",
     "PROB_CMAP",
+    "attention_overlay",
     "compare_bars",
     "confusion_masks",
     "dice_score",
+    "draw_gated_unet",
+    "draw_recurrent_unrolled",
     "feature_map_grid",
     "heatmap",
     "history_to_dict",
     "image_with_box",
     "overlay",
     "overlay_rgb",
+    "plot_arm_scores",
+    "plot_attention_grid",
     "plot_block_mask",
     "plot_drop_rates",
     "plot_footprints",

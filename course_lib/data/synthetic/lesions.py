@@ -64,7 +64,8 @@ def _blobs(rng: np.random.Generator, shape: tuple[int, int], allowed: np.ndarray
 
 
 def render_lesions(streams: Streams, shape: Shape, knobs: Mapping[str, float]) -> Sample:
-    """One CT-like slice: ``image`` 1xHxW and ``mask`` (lesions inside the target organ)."""
+    """One CT-like slice: ``image`` 1xHxW, ``mask`` (lesions inside the target organ) and ``lookalike``
+    (the dark look-alike blobs in the other organs: not lesions, for measuring where a model looks)."""
     rng, app = streams.structure, streams.appearance
     h, w = shape
     side = min(h, w)
@@ -103,8 +104,10 @@ def render_lesions(streams: Streams, shape: Shape, knobs: Mapping[str, float]) -
     # distractors: look-alike dark blobs in other organs, bright blobs in the liver, vessels, calcifications
     n = knobs["distractors"]
     fake = np.zeros(shape, np.float32)
+    lookalike = np.zeros(shape, bool)
     for box, cover in _blobs(rng, shape, (others > 0.99), radius, rng.poisson(10 * n) + 1):
         fake[box] = np.maximum(fake[box], cover * app.uniform(0.05, 0.09))
+        lookalike[box] |= cover >= 0.5
     bright = np.zeros(shape, np.float32)
     for box, cover in _blobs(rng, shape, (liver > 0.99), radius, rng.poisson(3 * n)):
         bright[box] = np.maximum(bright[box], cover * app.uniform(0.04, 0.08))
@@ -117,14 +120,15 @@ def render_lesions(streams: Streams, shape: Shape, knobs: Mapping[str, float]) -
     image += vessels + tubes + np.clip(calc, 0, 0.35)
     noise = ndimage.gaussian_filter(streams.noise.standard_normal(shape).astype(np.float32), 0.8)
     image += knobs["noise"] * noise / noise.std() * body
-    return finish(image, mask)
+    return finish(image, mask, lookalike=lookalike & ~mask)
 
 
 @register_dataset("synthetic-lesions")
 def synthetic_lesions(split: str = "train", root: str | None = None, n: int | None = None,
                       size: int | tuple[int, int] = 256, seed: int = 0, cache: bool = True,
                       difficulty: float = 0.5, **knobs: float) -> SyntheticDataset:
-    """CT-like slices with small faint lesions: ``{"image": 1xHxW, "mask": lesions}``. ``root`` is ignored.
+    """CT-like slices with small faint lesions: ``{"image": 1xHxW, "mask": lesions, "lookalike": the dark
+    look-alike blobs in other organs}``. ``root`` is ignored.
 
     ``difficulty`` in [0, 1] presets the knobs ``noise``, ``contrast``, ``lesion_size``,
     ``distractors``, ``lesion_fraction``; pass any of them to override.

@@ -1,0 +1,106 @@
+"""Lesion-level detection scores: did the model find each lesion, and what else did it mark?
+
+Dice over pixels is dominated by the large lesions; a model that misses every small one loses little
+Dice. Radiologists count lesions. For each image:
+
+- the ground-truth lesions and the predicted regions are the connected components (8-connectivity) of
+  the mask and of ``prob >= threshold``;
+- a lesion is **detected** when a predicted region overlaps it with an intersection over union of at
+  least ``min_iou`` (default 0.1: the region must be about the lesion, not a flood over half the organ);
+- a predicted region that detects no lesion this way is a **false positive**.
+
+:func:`lesion_detection` sums over a batch: lesion recall = detected / lesions, and false positives per
+image. :func:`froc` repeats it over thresholds (the free-response ROC of lesion detection), and
+:func:`recall_at_fp` reads the recall a model reaches at a given number of false positives per image,
+which compares detectors at the same false-alarm rate instead of at one arbitrary threshold.
+Inputs are NumPy arrays or tensors, ``H x W``, ``1 x H x W`` or ``N x 1 x H x W``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+__all__ = ["froc", "lesion_detection", "recall_at_fp"]
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def _as_batch(x: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if a.ndim == 2:
+        a = a[None]
+    elif a.ndim == 4:
+        if a.shape[1] != 1:
+            raise ValueError(f"{name}: expected one channel (N x 1 x H x W), got shape {a.shape}.")
+        a = a[:, 0]
+    elif a.ndim != 3:
+        raise ValueError(f"{name}: expected H x W, 1 x H x W or N x 1 x H x W, got shape {a.shape}.")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return a
+
+
+def _region_iou(pred_labels: np.ndarray, n_pred: int, true_labels: np.ndarray, n_true: int) -> np.ndarray:
+    """IoU of every predicted region (rows) with every lesion (columns)."""
+    joint = np.zeros((n_pred + 1, n_true + 1), np.int64)
+    np.add.at(joint, (pred_labels.ravel(), true_labels.ravel()), 1)
+    area_p, area_t = joint.sum(1), joint.sum(0)
+    inter = joint[1:, 1:]
+    union = area_p[1:, None] + area_t[None, 1:] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def lesion_detection(prob: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
+                     threshold: float = 0.5, min_size: int = 1, min_iou: float = 0.1) -> dict[str, float]:
+    """Lesion recall and false positives per image of ``prob`` against the binary ``target``.
+
+    Returns ``lesions`` (ground-truth components), ``detected``, ``recall`` (NaN without lesions),
+    ``false_positives`` (predicted components that detect no lesion), ``images`` and ``fp_per_image``.
+    Predicted components smaller than ``min_size`` pixels are ignored; a region detects a lesion when
+    their IoU is at least ``min_iou``.
+    """
+    p, t = _as_batch(prob, "prob"), _as_batch(target, "target")
+    if p.shape != t.shape:
+        raise ValueError(f"prob and target differ in shape: {p.shape} vs {t.shape}.")
+    if not np.isin(t, (0, 1)).all():
+        raise ValueError("target must be a binary mask (0 = background, 1 = lesion).")
+    lesions = detected = false_positives = 0
+    for pred_image, true_image in zip(p >= threshold, t > 0.5, strict=True):
+        true_labels, n_true = ndimage.label(true_image, _EIGHT)
+        pred_labels, n_pred = ndimage.label(pred_image, _EIGHT)
+        if min_size > 1 and n_pred:
+            sizes = np.bincount(pred_labels.ravel(), minlength=n_pred + 1)
+            small = sizes < min_size
+            small[0] = False
+            pred_labels[small[pred_labels]] = 0
+        kept = np.unique(pred_labels[pred_labels > 0])
+        hits = _region_iou(pred_labels, n_pred, true_labels, n_true)[kept - 1] >= min_iou
+        lesions += n_true
+        detected += int(hits.any(axis=0).sum())
+        false_positives += int((~hits.any(axis=1)).sum())
+    images = len(p)
+    return {"lesions": lesions, "detected": detected,
+            "recall": detected / lesions if lesions else float("nan"),
+            "false_positives": false_positives, "images": images,
+            "fp_per_image": false_positives / images if images else float("nan")}
+
+
+def froc(prob: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
+         thresholds: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Lesion recall and false positives per image at each threshold (default: 0.05, 0.10, ..., 0.95).
+
+    Returns ``thresholds``, ``recall`` and ``fp_per_image`` arrays (recall falls and false positives fall
+    as the threshold rises)."""
+    thresholds = np.round(np.arange(0.05, 0.951, 0.05), 2) if thresholds is None else np.asarray(thresholds)
+    rows = [lesion_detection(prob, target, float(t)) for t in thresholds]
+    return {"thresholds": thresholds, "recall": np.array([r["recall"] for r in rows]),
+            "fp_per_image": np.array([r["fp_per_image"] for r in rows])}
+
+
+def recall_at_fp(curve: dict[str, np.ndarray], fp_per_image: float) -> float:
+    """The best lesion recall of a :func:`froc` curve among thresholds with at most ``fp_per_image``
+    false positives per image (0 when no threshold is that strict)."""
+    ok = curve["fp_per_image"] <= fp_per_image
+    return float(np.max(curve["recall"][ok])) if ok.any() else 0.0
