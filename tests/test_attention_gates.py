@@ -93,19 +93,16 @@ def test_grid_gated_model_parameter_count_by_hand():
 
 
 # ------------------------------------------------------------------------------------------- recurrent
-@pytest.mark.parametrize("t", [0, 1, 2, 3])
-def test_recurrent_conv_shares_one_conv_applied_t_plus_1_times(t):
-    layer = RecurrentConv(4, t).eval()
-    assert n_params(layer) == n_params(RecurrentConv(4, 0))
-    calls = []
-    layer.conv.register_forward_hook(lambda *_: calls.append(1))
-    x = torch.randn(1, 4, 9, 9)
-    y = layer(x)
-    assert len(calls) == t + 1
-    x1 = layer.conv(x)
-    for _ in range(t):
-        x1 = layer.conv(x + x1)
-    assert torch.allclose(y, x1)
+@pytest.mark.parametrize("t", [0, 1, 3])
+def test_step_norm_shares_the_conv_and_uses_each_norm_once(t):
+    layer = RecurrentConv(4, t, step_norm=True).eval()
+    convs, norms = [], []
+    layer.conv.register_forward_hook(lambda *_: convs.append(1))
+    for k, norm in enumerate(layer.norms):
+        norm.register_forward_hook(lambda *_, k=k: norms.append(k))
+    layer(torch.randn(1, 4, 9, 9))
+    assert len(convs) == t + 1 and norms == list(range(t + 1))
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in layer.modules()) == 1
 
 
 def test_recurrent_footprint_grows_by_two_pixels_per_step():

@@ -64,3 +64,13 @@ def test_notebook_follows_the_chapter_rules(path):
     assert "NBVAL_CHECK_OUTPUT" in text, "no deterministic cell is checked by nbval"
     for heading in ("Learning objectives", "Common bugs", "References", "Exercise"):
         assert heading.lower() in text.lower(), f"missing section: {heading}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_stored_errors_are_one_line_without_machine_paths(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                assert len(output["traceback"]) == 1, "long traceback stored: run scripts/tidy_outputs.py"
+                assert "site-packages" not in output["traceback"][0] and "/work/" not in output["traceback"][0]
