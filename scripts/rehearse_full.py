@@ -23,14 +23,28 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rehearse(notebook: Path, keep: Path | None = None, timeout: int = 900) -> tuple[bool, float, str]:
+def rehearse(notebook: Path, keep: Path | None = None, timeout: int = 300) -> tuple[bool, float, str]:
     """Run ``notebook`` (full mode and the step cap come from the environment); returns (ok, seconds, a
-    one-line failure). ``keep``: a folder to write the executed notebook to, for reading."""
+    one-line failure). ``keep``: a folder to write the executed notebook to, for reading.
+
+    A kernel that stops answering (seen now and then with nbclient: the cell never returns although the
+    kernel is idle) times the cell out after ``timeout`` seconds; the chapter is then run once more."""
+    for attempt in (1, 2):
+        try:
+            return _rehearse_once(notebook, keep, timeout)
+        except (CellTimeoutError, DeadKernelError) as err:
+            if attempt == 2:
+                return False, float(timeout), f"{type(err).__name__} twice: {str(err).splitlines()[0][:200]}"
+            print(f"{notebook.name}: {type(err).__name__}, running it once more", flush=True)
+    raise AssertionError("unreachable")
+
+
+def _rehearse_once(notebook: Path, keep: Path | None, timeout: int) -> tuple[bool, float, str]:
     nb = nbformat.read(notebook, as_version=4)
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as work:
         shutil.copy(notebook, Path(work) / notebook.name)  # chapters may read files beside themselves

@@ -73,4 +73,5 @@ def test_stored_errors_are_one_line_without_machine_paths(path):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 assert len(output["traceback"]) == 1, "long traceback stored: run scripts/tidy_outputs.py"
-                assert "site-packages" not in output["traceback"][0] and "/work/" not in output["traceback"][0]
+                line = output["traceback"][0]
+                assert "site-packages" not in line and "/work/" not in line

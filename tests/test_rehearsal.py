@@ -39,3 +39,10 @@ def test_rehearsal_runs_in_full_mode_with_the_cap_and_reports_failures(tmp_path,
     assert "1 chapter(s) ran, 1 failed" in out
     assert not (tmp_path / "runs_here.txt").exists()  # the chapter ran elsewhere
     assert (tmp_path / "ran" / "01_good.ipynb").exists()
+
+
+def test_a_cell_that_never_returns_is_retried_once_then_reported(tmp_path, capsys):
+    stuck = _notebook(tmp_path / "03_stuck.ipynb", "import time\ntime.sleep(30)")
+    ok, _, why = _script().rehearse(stuck, timeout=2)
+    assert not ok and "CellTimeoutError twice" in why
+    assert "running it once more" in capsys.readouterr().out
