@@ -88,6 +88,26 @@ class UNetPlusPlus(nn.Module):
         self.prune_level = level
         return self
 
+    def nodes_for_level(self, level: int | None = None) -> list[tuple[int, int]]:
+        """The nodes ``(i, j)`` that ``forward`` computes for pruning level ``level`` (None: the whole
+        network): those with ``i + j <= L``, column by column."""
+        self._check_level(level)
+        L = self.depth if level is None else level
+        return [(i, j) for j in range(L + 1) for i in range(L + 1 - j)]
+
+    def heads_for_level(self, level: int | None = None) -> list[str]:
+        """The heads ``forward`` uses: ``out_L`` when pruned (or without deep supervision), else all."""
+        self._check_level(level)
+        if level is None and self.deep_supervision:
+            return list(self.heads)
+        return [f"out_{self.depth if level is None else level}"]
+
+    def parameters_used(self, level: int | None = None) -> int:
+        """Parameters of the nodes and heads that run at pruning level ``level`` (None: all that run)."""
+        modules = [self.nodes[node_name(i, j)] for i, j in self.nodes_for_level(level)]
+        modules += [self.heads[name] for name in self.heads_for_level(level)]
+        return sum(p.numel() for m in modules for p in m.parameters())
+
     def _check_level(self, level: int | None) -> None:
         if level is None:
             return

@@ -5,7 +5,7 @@ Every function accepts torch tensors or numpy arrays, returns the matplotlib Fig
 assign the result (``fig = cl.viz.overlay(...)``) or end the line with ``;`` to avoid a second copy.
 Style is applied per call (``use_course_style``); global rcParams are never changed.
 General figures live in ``images`` and ``curves``; each chapter's own figures in a module named after its
-topic (``attention``, ``dropblock``, ``se``, ``receptive_field``, ``tiling``), re-exported here.
+topic (``attention``, ``dropblock``, ``se``, ``unetpp``, ``receptive_field``, ``tiling``), re-exported here.
 
 TP / FP / FN colours (Okabe-Ito based): TP white, FP orange, FN sky blue on a dimmed grey image.
 """
@@ -45,6 +45,7 @@ from course_lib.viz.images import (
 from course_lib.viz.receptive_field import plot_footprints, plot_receptive_field
 from course_lib.viz.se import plot_propagation, plot_se_by_group, se_weight_heatmap
 from course_lib.viz.tiling import plot_instances, plot_overlap_tile, plot_seams, plot_weight_map
+from course_lib.viz.unetpp import draw_nested_grid, plot_pruning_tradeoff
 
 __all__ = [
     "COURSE_RC",
@@ -60,6 +61,7 @@ __all__ = [
     "confusion_masks",
     "dice_score",
     "draw_gated_unet",
+    "draw_nested_grid",
     "draw_recurrent_unrolled",
     "feature_map_grid",
     "heatmap",
@@ -77,6 +79,7 @@ __all__ = [
     "plot_learning_curves",
     "plot_overlap_tile",
     "plot_propagation",
+    "plot_pruning_tradeoff",
     "plot_receptive_field",
     "plot_roc",
     "plot_se_by_group",

@@ -1,0 +1,85 @@
+"""Chapter 08: which nodes and parameters a pruned UNet++ uses, the inference modes, the pruning
+measurement and the nested-grid figure."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+import course_lib as cl
+from course_lib.protocols import unetpp as protocol
+
+PAPER = {"in_channels": 1, "out_channels": 1, "widths": (32, 64, 128, 256, 512), "batch_norm": False}
+
+
+def small(**cfg):
+    torch.manual_seed(0)
+    return cl.create_model("unetpp", in_channels=1, out_channels=1, widths=(4, 8, 16, 32, 64),
+                           deep_supervision=True, **cfg).eval()
+
+
+def test_parameters_used_per_level_match_the_papers_labels():
+    model = cl.create_model("unetpp", deep_supervision=True, **PAPER)
+    used = [model.parameters_used(level) for level in (1, 2, 3, 4)]
+    assert used == [100_961, 511_105, 2_204_961, 9_041_601]  # the paper's 0.1M / 0.5M / 2.2M / 9.0M
+    assert model.parameters_used(None) == 9_041_700  # all four heads run in the accurate mode
+    plain = cl.create_model("unetpp", deep_supervision=False, **PAPER)
+    assert plain.parameters_used(None) == 9_041_601
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 4, None])
+def test_nodes_for_level_are_exactly_the_nodes_that_run(level):
+    model = small()
+    ran = []
+    for name, node in model.nodes.items():
+        node.register_forward_hook(lambda *_, name=name: ran.append(name))
+    model(torch.randn(1, 1, 32, 32), prune_level=level)
+    expected = {f"x_{i}_{j}" for i, j in model.nodes_for_level(level)}
+    assert set(ran) == expected and len(ran) == len(expected)
+    assert all(int(n.split("_")[1]) + int(n.split("_")[2]) <= (level or 4) for n in ran)
+    L = level or 4
+    assert len(expected) == (L + 1) * (L + 2) // 2  # 3, 6, 10, 15 nodes
+
+
+def test_fast_and_accurate_predictions():
+    model = small()
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        heads = [torch.sigmoid(o) for o in model(x)]  # [L4, L3, L2, L1]
+    torch.testing.assert_close(protocol.predict(model, x, "fast", 2, batch_size=2), heads[2])
+    torch.testing.assert_close(protocol.predict(model, x, "fast"), heads[0])
+    torch.testing.assert_close(protocol.predict(model, x, "accurate"), torch.stack(heads).mean(0))
+    with pytest.raises(ValueError, match="mode must be"):
+        protocol.predict(model, x, "medium")
+    no_ds = cl.create_model("unetpp", in_channels=1, widths=(4, 8, 16))
+    with pytest.raises(ValueError, match="deep_supervision=True"):
+        protocol.predict(no_ds, x, "accurate")
+    with pytest.raises(TypeError, match="not a UNet"):
+        protocol.predict(cl.create_model("unet", widths=(4, 8)), x)
+
+
+def test_measure_pruning_rows():
+    model = small()
+    images = torch.rand(2, 1, 32, 32)
+    masks = (images > 0.5).float()
+    rows = protocol.measure_pruning(model, images, masks, repeats=2)
+    assert [r["name"] for r in rows] == ["L1", "L2", "L3", "L4", "accurate"]
+    assert [r["parameters"] for r in rows] == [model.parameters_used(r["level"]) for r in rows]
+    assert all(r["ms_per_image"] > 0 and 0 <= r["dice"] <= 1 for r in rows)
+    with pytest.raises(ValueError, match="repeats"):
+        protocol.measure_pruning(model, images, masks, repeats=0)
+    fig = cl.viz.plot_pruning_tradeoff(rows, highlight="L2")
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("level", [None, 2])
+def test_nested_grid_is_drawn_from_the_model(level):
+    model = small()
+    fig = cl.viz.draw_nested_grid(model, level=level)
+    title = fig.axes[0].get_title()
+    assert f"{model.parameters_used(level):,} parameters" in title
+    assert f"{len(model.nodes_for_level(level))} of 15 nodes" in title
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert "$X^{2,1}$" in texts and "16→8" in texts  # X^{1,1}: [X^{1,0}, up(X^{2,0})] = 8 + 8 -> 8
+    plt.close(fig)
