@@ -83,3 +83,35 @@ def test_nested_grid_is_drawn_from_the_model(level):
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert "$X^{2,1}$" in texts and "16→8" in texts  # X^{1,1}: [X^{1,0}, up(X^{2,0})] = 8 + 8 -> 8
     plt.close(fig)
+
+
+def test_wide_unet_matches_the_papers_and_the_unetpp_budget():
+    paper = protocol.matched_wide_widths((32, 64, 128, 256, 512), batch_norm=False)
+    assert paper == (35, 70, 140, 280, 560)  # the UNet++ paper's wide U-Net
+    wide = protocol.matched_wide_widths((8, 16, 32, 64, 128))
+    n = [sum(p.numel() for p in protocol.make_arm_model(a, (8, 16, 32, 64, 128)).parameters())
+         for a in ("U-Net", "wide U-Net", "UNet++")]
+    assert n[0] < n[2] <= n[1] and wide == (9, 18, 35, 70, 140)
+    assert protocol.deep_supervision_weights("UNet++", 4) == [0.25] * 4
+    assert protocol.deep_supervision_weights("UNet++ (last head only)", 4) == [1.0, 0.0, 0.0, 0.0]
+    assert protocol.deep_supervision_weights("U-Net", 4) is None
+    with pytest.raises(ValueError, match="Unknown arm"):
+        protocol.make_arm_model("UNet 3+", (4, 8))
+
+
+def test_compare_models_on_a_tiny_plan_and_the_last_head_only_loss(monkeypatch):
+    monkeypatch.delenv("COURSE_MAX_STEPS", raising=False)
+    train = cl.data.load("synthetic-membranes", "train", n=2, size=64, cell_size=16)
+    val = cl.data.load("synthetic-membranes", "val", n=2, size=64, cell_size=16)
+    plan = protocol.plan_for("smoke", seeds=(0, 1), widths=(4, 8, 16))
+    arms = ("U-Net", "UNet++", "UNet++ (last head only)")
+    results = protocol.compare_models(train, val, plan, arms, keep_seed=0, progress=False)
+    assert [(r.arm, r.seed) for r in results] == [(a, s) for s in (0, 1) for a in arms]
+    assert all(0 <= r.scores["dice"] <= 1 and r.history.optimizer_steps == plan.steps for r in results)
+    kept = {r.arm: r for r in results if r.model is not None}
+    assert set(kept) == set(arms) and kept["UNet++"].prob.shape == (2, 1, 64, 64)
+    # the last-head-only loss leaves the pruned heads as initialised: no gradient ever reaches them
+    last_only = kept["UNet++ (last head only)"].model
+    fresh = protocol.make_arm_model("UNet++ (last head only)", plan.widths, seed=0)
+    assert torch.equal(last_only.heads["out_1"].weight.cpu(), fresh.heads["out_1"].weight)
+    assert not torch.equal(kept["UNet++"].model.heads["out_1"].weight.cpu(), fresh.heads["out_1"].weight)

@@ -19,14 +19,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import Dataset, Subset
-from tqdm.auto import tqdm
 
 from course_lib import config, engine
 from course_lib.data import load as load_dataset
@@ -34,7 +33,8 @@ from course_lib.data import transforms as T
 from course_lib.lesion_metrics import froc, lesion_detection, recall_at_fp
 from course_lib.metrics import segmentation_scores
 from course_lib.models import create_model
-from course_lib.training.history import History
+from course_lib.protocols import sweep
+from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
 
 __all__ = [
     "ARMS",
@@ -218,32 +218,6 @@ def step_statistics(layer: nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
     return {"steps": np.stack(means), "running": norm.running_mean.cpu().numpy().copy()}
 
 
-class _CosineLR:
-    """Learning rate of epoch ``e`` (1-based): ``lr (1 + cos(pi (e - 1) / epochs)) / 2``."""
-
-    def __init__(self, lr: float) -> None:
-        self.lr = lr
-
-    def on_epoch_start(self, ctx: engine.EpochContext) -> None:
-        for group in ctx.optimizer.param_groups:
-            group["lr"] = self.lr * (1 + math.cos(math.pi * (ctx.epoch - 1) / ctx.epochs)) / 2
-
-
-@dataclass
-class ArmResult:
-    """One trained run: its scores on the validation images and what it cost."""
-
-    arm: str
-    seed: int
-    scores: dict[str, float]
-    parameters: int
-    seconds: float
-    history: History
-    model: nn.Module | None = None
-    recorder: AttentionRecorder | None = None
-    prob: torch.Tensor | None = field(default=None, repr=False)
-
-
 def _score(model: nn.Module, data: LesionData) -> tuple[dict[str, float], torch.Tensor]:
     images, masks = data.val_batch()
     prob = engine.predict(model, images)
@@ -266,18 +240,12 @@ def compare_arms(data: LesionData, arms: Sequence[str] = tuple(ARMS), seeds: Seq
     A ``COURSE_MAX_STEPS`` rehearsal trains the first seed only.
     """
     plan = data.plan
-    seeds = plan.seeds if seeds is None else tuple(seeds)
-    if config.max_steps() is not None:
-        seeds = seeds[:1]  # a COURSE_MAX_STEPS rehearsal proves the path runs; one seed is enough
-    runs = [(arm, seed) for seed in seeds for arm in arms]
     per_epoch = max(1, plan.steps // plan.epochs)
-    results = []
-    bar = tqdm(runs, desc="arms x seeds", disable=not progress)
-    for arm, seed in bar:
-        bar.set_postfix(arm=arm, seed=seed)
+
+    def train(arm: str, seed: int) -> ArmResult:
         model = make_arm_model(arm, plan.widths, seed=seed)
         recorder = None
-        callbacks: list[Any] = [_CosineLR(plan.lr)]
+        callbacks: list[Any] = [CosineLR(plan.lr)]
         if record_images is not None and hasattr(model, "attention_maps") and model.attention:
             recorder = AttentionRecorder(record_images)
             callbacks.append(recorder)
@@ -287,31 +255,17 @@ def compare_arms(data: LesionData, arms: Sequence[str] = tuple(ARMS), seeds: Seq
                              max_steps_per_epoch=per_epoch, callbacks=callbacks, channels_last=True)
         seconds = time.perf_counter() - start
         scores, prob = _score(model, data)
-        keep = seed == keep_seed
-        results.append(ArmResult(arm, seed, scores, sum(p.numel() for p in model.parameters()), seconds,
-                                 history, model if keep else None, recorder, prob if keep else None))
-        bar.set_postfix(arm=arm, seed=seed, dice=f"{scores['dice']:.3f}")
-    bar.close()
-    return results
+        return ArmResult(arm, seed, scores, sum(p.numel() for p in model.parameters()), seconds, history,
+                         model, recorder, prob)
+
+    return run_sweep(arms, plan.seeds if seeds is None else seeds, train, keep_seed, progress)
 
 
 def summarise(results: Sequence[ArmResult],
               keys: Sequence[str] = ("dice", "iou", "recall", "fp_per_image", "recall_at_4fp"),
               ) -> dict[str, dict[str, Any]]:
-    """Per arm: ``{key: (mean, std over seeds)}`` plus ``parameters``, ``seconds`` (mean per run),
-    ``step_seconds`` (mean training step) and ``seeds``."""
-    out: dict[str, dict[str, Any]] = {}
-    for arm in dict.fromkeys(r.arm for r in results):
-        runs = [r for r in results if r.arm == arm]
-        row: dict[str, Any] = {}
-        for k in keys:
-            values = [r.scores[k] for r in runs]
-            row[k] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
-        row.update(parameters=runs[0].parameters, seconds=float(np.mean([r.seconds for r in runs])),
-                   step_seconds=float(np.mean([np.mean(r.history["step_seconds"]) for r in runs])),
-                   seeds=[r.seed for r in runs])
-        out[arm] = row
-    return out
+    """:func:`course_lib.protocols.sweep.summarise` with the lesion scores."""
+    return sweep.summarise(results, keys)
 
 
 def format_summary(summary: Mapping[str, Mapping[str, Any]]) -> str:

@@ -1,4 +1,13 @@
-"""Chapter 08's protocol parts: UNet++ inference modes and pruning, measured.
+"""Chapter 08's protocol: UNet++ against U-Net and a wide U-Net, inference modes and pruning, measured.
+
+- :func:`plan_for` / :class:`EMPlan`: patch size, widths, budget and seeds per mode.
+- :func:`matched_wide_widths`: U-Net widths scaled up until it has at least UNet++'s parameters (the
+  paper's "wide U-Net": 35-70-140-280-560 against UNet++'s 32-512).
+- :func:`compare_models`: every arm x seed on random patches of the EM images (ISBI 2012 when present,
+  :func:`course_lib.protocols.isbi.load_cell_images`), same steps, optimizer and schedule; Dice and IoU of
+  the final output on the whole held-out images. UNet++ trains with deep supervision, the four heads
+  weighted equally; ``"UNet++ (last head only)"`` weights only the final head, as the official PyTorch
+  port does.
 
 - :func:`predict`: ``"accurate"`` mode averages the probabilities of all deep-supervision heads
   X^{0,1..D}; ``"fast"`` mode runs the network pruned to level L and uses the one head on X^{0,L}
@@ -12,14 +21,136 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 import torch.nn as nn
+from torch.utils.data import Dataset, Subset
 
+from course_lib import config, engine
+from course_lib.data import transforms as T
 from course_lib.metrics import segmentation_scores
+from course_lib.models import create_model
+from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
 
-__all__ = ["MODES", "measure_pruning", "predict"]
+__all__ = [
+    "ARMS",
+    "MODES",
+    "EMPlan",
+    "compare_models",
+    "make_arm_model",
+    "matched_wide_widths",
+    "measure_pruning",
+    "plan_for",
+    "predict",
+]
+
+#: The comparison's arms; "UNet++ (last head only)" is the official port's loss (trained on its own).
+ARMS = ("U-Net", "wide U-Net", "UNet++")
+EXTRA_ARMS = ("UNet++ (last head only)",)
+
+
+@dataclass(frozen=True)
+class EMPlan:
+    """What scales with the mode: ``steps`` optimizer steps of ``batch_size`` random ``patch``-px patches
+    per run, split into ``epochs``; Adam with a cosine decay from ``lr``; BatchNorm in every arm."""
+
+    patch: int
+    widths: tuple[int, ...]
+    steps: int
+    epochs: int
+    batch_size: int
+    lr: float
+    seeds: tuple[int, ...]
+
+
+_PLANS = {
+    "smoke": EMPlan(patch=32, widths=(4, 8, 16, 32, 64), steps=4, epochs=2, batch_size=2, lr=3e-3,
+                    seeds=(0, 1)),
+    "quick": EMPlan(patch=96, widths=(8, 16, 32, 64, 128), steps=200, epochs=5, batch_size=4, lr=3e-3,
+                    seeds=(0, 1, 2)),
+    "full": EMPlan(patch=256, widths=(32, 64, 128, 256, 512), steps=3000, epochs=10, batch_size=8, lr=1e-3,
+                   seeds=(0, 1, 2)),
+}
+
+
+def plan_for(mode: str | None = None, **overrides: Any) -> EMPlan:
+    """The chapter's plan for ``mode`` (default: the current mode), with fields overridden."""
+    return replace(_PLANS[config.check_mode(mode or config.get_mode())], **overrides)
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def matched_wide_widths(widths: tuple[int, ...], in_channels: int = 1, batch_norm: bool = True
+                        ) -> tuple[int, ...]:
+    """The narrowest ``round(w * k / 32)`` (k = 32, 33, ...) U-Net widths with at least as many parameters
+    as UNet++ with deep supervision at ``widths``; (35, 70, 140, 280, 560) for the paper's 32-512."""
+    target = _count(create_model("unetpp", in_channels=in_channels, widths=widths, batch_norm=batch_norm,
+                                 deep_supervision=True))
+    for k in range(32, 97):
+        wide = tuple(max(1, round(w * k / 32)) for w in widths)
+        unet = create_model("unet", in_channels=in_channels, widths=wide, batch_norm=batch_norm)
+        if _count(unet) >= target:
+            return wide
+    raise ValueError(f"No U-Net up to 3x wider than {widths} reaches UNet++'s {target:,} parameters.")
+
+
+def make_arm_model(arm: str, widths: tuple[int, ...], in_channels: int = 1, seed: int = 0) -> nn.Module:
+    """The arm's model (from :data:`ARMS` or :data:`EXTRA_ARMS`) at ``widths``, initialised from ``seed``."""
+    if arm not in ARMS + EXTRA_ARMS:
+        raise ValueError(f"Unknown arm {arm!r}; choose from {', '.join(ARMS + EXTRA_ARMS)}.")
+    wide = matched_wide_widths(tuple(widths), in_channels) if arm == "wide U-Net" else None
+    config.seed_everything(seed)
+    if arm.startswith("UNet++"):
+        return create_model("unetpp", in_channels=in_channels, out_channels=1, widths=tuple(widths),
+                            deep_supervision=True)
+    return create_model("unet", in_channels=in_channels, out_channels=1, widths=wide or tuple(widths))
+
+
+def deep_supervision_weights(arm: str, depth: int) -> list[float] | None:
+    """Loss weights of the heads, final output first: equal (1/depth each) for UNet++, only the final
+    head for "UNet++ (last head only)", None for single-output arms."""
+    if arm == "UNet++":
+        return [1.0 / depth] * depth
+    if arm == "UNet++ (last head only)":
+        return [1.0] + [0.0] * (depth - 1)
+    return None
+
+
+def compare_models(train: Dataset, val: Dataset, plan: EMPlan, arms: tuple[str, ...] = ARMS,
+                   seeds: tuple[int, ...] | None = None, keep_seed: int | None = None,
+                   device: str | torch.device | None = None, progress: bool = True) -> list[ArmResult]:
+    """Train every arm with every seed on the same random patches of ``train`` (half flipped), score the
+    final output on the whole ``val`` images (at most ``eval_limit()`` in a rehearsal): Dice and IoU.
+    A ``COURSE_MAX_STEPS`` rehearsal trains the first seed only."""
+    limit = config.eval_limit()
+    if limit is not None and len(val) > limit:
+        val = Subset(val, range(limit))
+    images = torch.stack([val[i]["image"] for i in range(len(val))])
+    masks = torch.stack([val[i]["mask"] for i in range(len(val))])
+    per_epoch = max(1, plan.steps // plan.epochs)
+    per_image = max(1, -(-plan.steps * plan.batch_size // (plan.epochs * len(train))))
+    depth = len(plan.widths) - 1
+
+    def run(arm: str, seed: int) -> ArmResult:
+        model = make_arm_model(arm, plan.widths, images.shape[1], seed)
+        patches = T.RandomPatches(train, patch_size=plan.patch, patches_per_image=per_image,
+                                  transform=T.RandomFlip(), seed=seed)
+        start = time.perf_counter()
+        history = engine.fit(model, patches, None, epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr,
+                             loss="bce_dice", deep_supervision_weights=deep_supervision_weights(arm, depth),
+                             seed=seed, device=device, progress=False, max_steps_per_epoch=per_epoch,
+                             callbacks=[CosineLR(plan.lr)], channels_last=True)
+        seconds = time.perf_counter() - start
+        prob = engine.predict(model, images, batch_size=2)
+        scores = segmentation_scores(prob, masks)
+        return ArmResult(arm, seed, {"dice": scores["dice"], "iou": scores["iou"]}, _count(model), seconds,
+                         history, model, None, prob)
+
+    return run_sweep(arms, plan.seeds if seeds is None else seeds, run, keep_seed, progress)
 
 MODES = ("fast", "accurate")
 
