@@ -115,3 +115,15 @@ def test_compare_models_on_a_tiny_plan_and_the_last_head_only_loss(monkeypatch):
     fresh = protocol.make_arm_model("UNet++ (last head only)", plan.widths, seed=0)
     assert torch.equal(last_only.heads["out_1"].weight.cpu(), fresh.heads["out_1"].weight)
     assert not torch.equal(kept["UNet++"].model.heads["out_1"].weight.cpu(), fresh.heads["out_1"].weight)
+
+
+def test_pruning_explorer_draws_every_level():
+    model = small()
+    images = torch.rand(2, 1, 32, 32)
+    masks = (images > 0.5).float()
+    rows = protocol.measure_pruning(model, images, masks, repeats=1)
+    for level in (1, 4, None):
+        fig = cl.explorers.pruning_figure(model, rows, images, masks, level=level, image=1)
+        assert len(fig.axes) == 3
+        plt.close(fig)
+    cl.explorers.pruning_explorer(model, rows, images, masks)

@@ -1,0 +1,55 @@
+"""Chapter 08 explorer: pick a pruning level and see the sub-network that runs, its prediction and its
+place on the speed/accuracy curve.
+
+:func:`pruning_figure` runs with its defaults (headless, CI); :func:`pruning_explorer` adds sliders over
+the level and the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ipywidgets as w
+import torch
+import torch.nn as nn
+from matplotlib.figure import Figure
+
+from course_lib.metrics import segmentation_scores
+from course_lib.protocols.unetpp import predict
+from course_lib.viz._style import new_figure, styled
+from course_lib.viz.images import overlay
+from course_lib.viz.unetpp import draw_nested_grid, plot_pruning_tradeoff
+from course_lib.widgets import int_slider, make_interact
+
+__all__ = ["pruning_explorer", "pruning_figure"]
+
+
+@styled
+def pruning_figure(model: nn.Module, rows: Sequence[Mapping[str, Any]], images: torch.Tensor,
+                   masks: torch.Tensor, level: int | None = None, image: int = 0) -> Figure:
+    """UNet++ pruned to ``level`` (default: the deepest): the nodes that run, its prediction on image
+    ``image`` (TP white, FP orange, FN blue) and the measured rows of
+    :func:`course_lib.protocols.unetpp.measure_pruning` with this level marked."""
+    level = model.depth if level is None else level
+    fig, axes = new_figure(1, 3, panel=(5.2, 4.8))
+    ax_grid, ax_pred, ax_curve = axes[0]
+    draw_nested_grid(model, level=level, ax=ax_grid, channels=False)
+    prob = predict(model, images[image:image + 1], "fast", level)
+    dice = segmentation_scores(prob, masks[image:image + 1])["dice"]
+    overlay(images[image], prob[0], masks[image], ax=ax_pred, legend=False,
+            title=f"L{level}, image {image}: Dice {dice:.3f}")
+    plot_pruning_tradeoff(rows, ax=ax_curve, highlight=f"L{level}")
+    ax_curve.set_title("measured on the held-out images", fontsize=12)
+    return fig
+
+
+def pruning_explorer(model: nn.Module, rows: Sequence[Mapping[str, Any]], images: torch.Tensor,
+                     masks: torch.Tensor) -> w.interactive:
+    """Sliders over the pruning level L (1..depth) and the image for :func:`pruning_figure`."""
+
+    def show(level: int = model.depth, image: int = 0) -> Figure:
+        return pruning_figure(model, rows, images, masks, level=level, image=image)
+
+    return make_interact(show, level=int_slider(1, model.depth, value=model.depth, description="level L"),
+                         image=int_slider(0, len(images) - 1, description="image"))
