@@ -73,7 +73,7 @@ def load_cell_images(n_train: int | None = None, n_val: int | None = None, size:
         data = CellImages(train, val, "isbi2012", real=True)
     if verbose:
         print(data.banner or f"ISBI 2012: {len(data.train)} training and {len(data.val)} held-out images "
-                             f"(512x512) from {getattr(train, 'root', None) or 'the data folder'}.")
+                             "(512x512) from the data folder.")
     return data
 
 

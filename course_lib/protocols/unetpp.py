@@ -68,7 +68,7 @@ class EMPlan:
 _PLANS = {
     "smoke": EMPlan(patch=32, widths=(4, 8, 16, 32, 64), steps=4, epochs=2, batch_size=2, lr=3e-3,
                     seeds=(0, 1)),
-    "quick": EMPlan(patch=96, widths=(8, 16, 32, 64, 128), steps=200, epochs=5, batch_size=4, lr=3e-3,
+    "quick": EMPlan(patch=96, widths=(8, 16, 32, 64, 128), steps=160, epochs=4, batch_size=4, lr=3e-3,
                     seeds=(0, 1, 2)),
     "full": EMPlan(patch=256, widths=(32, 64, 128, 256, 512), steps=3000, epochs=10, batch_size=8, lr=1e-3,
                    seeds=(0, 1, 2)),
@@ -208,12 +208,16 @@ def measure_pruning(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
                     batch_size: int = 4, threshold: float = 0.5) -> list[dict[str, Any]]:
     """One row per pruned network L1..LD (``fast`` mode) and one for the ``accurate`` mode: ``name``,
     ``level``, ``mode``, ``parameters`` (that run), ``ms_per_image`` (median of ``repeats`` passes over
-    ``images``), ``dice`` and ``iou`` against ``masks``."""
+    ``images``), ``dice`` and ``iou`` against ``masks``. A ``COURSE_MAX_STEPS`` rehearsal measures a
+    couple of images once."""
     _check_model(model)
     if not model.deep_supervision:
         raise ValueError("Pruning needs a model trained with deep supervision (deep_supervision=True).")
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}.")
+    limit = config.eval_limit()
+    if limit is not None:  # a COURSE_MAX_STEPS rehearsal: a couple of images, one timed pass
+        images, masks, repeats = images[:limit], masks[:limit], 1
     runs: list[tuple[str, str, int | None]] = [(f"L{L}", "fast", L) for L in range(1, model.depth + 1)]
     runs.append(("accurate", "accurate", None))
     rows = []
