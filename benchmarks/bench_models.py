@@ -13,84 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
 import subprocess
 import sys
-import time
 
 MODE_SIZES = {"smoke": (64, 2), "quick": (128, 4), "full": (256, 8)}
-# In-channel counts the models are usually built with in the course.
-IN_CHANNELS = {"unet_original": 1}
-MIN_SIZE = {"unet_original": 188}
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(name: str, size: int, batch: int, steps: int, device: str, amp: bool, channels_last: bool,
-            threads: int | None, macs: bool = True) -> dict:
-    """Time ``steps`` forward+backward+Adam steps of model ``name`` after one warm-up step (``macs``: also
-    count multiply-adds with torchinfo)."""
-    import torch
+            threads: int | None, macs: bool = True, inference: bool = False) -> dict:
+    """:func:`course_lib.benchmark.measure` (training steps unless ``inference``)."""
+    from course_lib.benchmark import measure as measure_model
 
-    import course_lib as cl
-
-    if threads:
-        torch.set_num_threads(threads)
-    size = max(size, MIN_SIZE.get(name, 0))
-    if name == "unet_original":
-        size = 16 * round((size - 12) / 16) + 12  # nearest valid input size (16k + 12)
-    dev = torch.device(device)
-    in_channels = IN_CHANNELS.get(name, 3)
-    base_rss = _rss_mb()
-    model = cl.create_model(name, in_channels=in_channels, out_channels=1 if name != "unet_original" else 2)
-    params = sum(p.numel() for p in model.parameters())
-    mult_adds = None
-    try:
-        from torchinfo import summary
-
-        if macs:
-            mult_adds = summary(model, input_size=(1, in_channels, size, size), verbose=0,
-                                device="cpu").total_mult_adds
-    except Exception:  # MACs are a nicety; some graphs confuse torchinfo
-        mult_adds = None
-    model.to(dev)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=memory_format)
-    x = torch.rand(batch, in_channels, size, size, device=dev).to(memory_format=memory_format)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-
-    def step() -> None:
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
-            out = model(x)
-            outputs = out if isinstance(out, list | tuple) else [out]
-            loss = sum(o.float().square().mean() for o in outputs)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
-    step()
-    sync()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _rss_mb() - base_rss
-    gmacs = None if mult_adds is None else mult_adds / 1e9
-    return {"model": name, "params": params, "gmacs_per_image": gmacs,
-            "size": size, "batch": batch, "step_s": median, "images_per_s": batch / median,
-            "peak_mb": peak, "device": dev.type}
+    return measure_model(name, size, batch, steps, device, amp, channels_last, threads, macs, inference)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--inference", action="store_true", help="time forward passes (eval mode) instead")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -116,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     device = args.device or cl.config.get_device().type
     if args.one:
         print(json.dumps(measure(args.one, size, batch, args.steps, device, args.amp, args.channels_last,
-                                 args.threads)))
+                                 args.threads, inference=args.inference)))
         return 0
 
     names = args.models or cl.list_models()
-    print(f"device {device}, input {size}x{size}, batch {batch}, median of {args.steps} steps "
-          f"(forward + backward + Adam){', bf16 autocast' if args.amp else ''}"
+    what = "forward passes (eval)" if args.inference else "steps (forward + backward + Adam)"
+    print(f"device {device}, input {size}x{size}, batch {batch}, median of {args.steps} {what}"
+          f"{', bf16 autocast' if args.amp else ''}"
           f"{', channels_last' if args.channels_last else ''}")
     header = f"{'model':<16}{'params':>13}{'GMACs/img':>11}{'size':>6}{'step s':>9}{'img/s':>8}{'peak MB':>9}"
     print(header)
@@ -131,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, __file__, "--one", name, "--size", str(size), "--batch", str(batch),
                "--steps", str(args.steps), "--device", device]
         cmd += ["--amp"] * args.amp + ["--channels-last"] * args.channels_last
+        cmd += ["--inference"] * args.inference
         cmd += ["--threads", str(args.threads)] if args.threads else []
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:

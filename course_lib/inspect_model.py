@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 __all__ = [
-    "LevelRow", "capture_activations", "capture_inputs", "format_level_table", "level_table",
+    "LevelRow", "capture_activations", "capture_inputs", "count_macs", "format_level_table", "level_table",
     "parameter_count", "plot_level_table", "summary",
 ]
 
@@ -28,6 +28,24 @@ Shape = tuple[int, ...]
 def parameter_count(module: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (weights and biases; BatchNorm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass on a zero input of ``input_shape`` (e.g. ``(1, 3, 320,
+    320)``): those of the convolutions and matrix products, counted by ``torch.utils.flop_counter``
+    (FLOPs / 2). Normalisation, activations, pooling and resizing are not counted (they are cheap)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model(torch.zeros(tuple(input_shape), device=device))
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops()) // 2
 
 
 def _resolve(model: nn.Module, layers: Sequence[str] | None) -> dict[str, nn.Module]:

@@ -1,5 +1,8 @@
 """Segmentation metrics: Dice, IoU, accuracy, sensitivity, specificity, precision, F1, ROC/AUC, MAE, F-beta.
 
+Salient-object detection (U^2-Net) is scored per image instead: :func:`salient_pr_curve` and
+:func:`salient_scores` follow the benchmark convention (below).
+
 Every function takes foreground *probabilities* (apply ``torch.sigmoid`` to a model's logits first) and
 a binary target, as torch tensors or NumPy arrays of the same shape (for example ``N x 1 x H x W``).
 
@@ -31,8 +34,8 @@ import torch
 from scipy.stats import rankdata
 
 __all__ = [
-    "SCORE_NAMES", "confusion_counts", "mae", "max_f_beta", "roc_auc", "roc_curve", "scores_from_counts",
-    "segmentation_scores",
+    "SCORE_NAMES", "confusion_counts", "mae", "max_f_beta", "roc_auc", "roc_curve", "salient_pr_curve",
+    "salient_scores", "scores_from_counts", "segmentation_scores",
 ]
 
 SCORE_NAMES = ("dice", "iou", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
@@ -216,3 +219,57 @@ def max_f_beta(
         f = np.nan_to_num((1 + beta2) * precision * recall / (beta2 * precision + recall))
     best = int(np.argmax(f))
     return float(f[best]), float(thresholds[best])
+
+
+# -- salient-object detection (per image, then averaged) ---------------------------------------------
+
+SALIENT_THRESHOLDS = np.arange(256) / 255.0
+
+
+def _per_image(prob: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Check the inputs; return probabilities and boolean targets as ``N x pixels`` arrays."""
+    p, t = _to_numpy(prob, "prob"), _to_numpy(target, "target")
+    _flatten_inputs(p, t)  # the usual checks (shape, ranges, NaN)
+    if p.ndim < 3:
+        raise ValueError(f"Salient-object scores are per image: pass a batch N x H x W or N x 1 x H x W, got "
+                         f"shape {tuple(p.shape)} (add a batch axis with prob[None] for one image).")
+    n = p.shape[0]
+    return p.reshape(n, -1), t.reshape(n, -1) > 0.5
+
+
+def salient_pr_curve(prob: ArrayLike, target: ArrayLike, beta2: float = 0.3) -> dict[str, np.ndarray]:
+    """The salient-object precision-recall curve: at each of the 256 thresholds ``k / 255`` (a pixel is
+    salient when ``prob >= k / 255``), precision and recall are computed **per image** and averaged over
+    the images; ``f_beta = (1 + b2) P R / (b2 P + R)`` is then computed from the averages.
+
+    Returns ``{"thresholds", "precision", "recall", "f_beta"}`` (arrays of 256). An image with nothing
+    predicted at a threshold has precision 0 there; an image without a salient pixel has recall 0.
+    """
+    p, t = _per_image(prob, target)
+    bins = np.searchsorted(SALIENT_THRESHOLDS, p, side="right") - 1  # largest k with k/255 <= p
+    n, k = p.shape[0], len(SALIENT_THRESHOLDS)
+    precision, recall = np.zeros((n, k)), np.zeros((n, k))
+    for i in range(n):
+        # pixels with bin >= k are predicted salient at threshold k: reverse cumulative histograms
+        tp = np.bincount(bins[i][t[i]], minlength=k)[::-1].cumsum()[::-1]
+        fp = np.bincount(bins[i][~t[i]], minlength=k)[::-1].cumsum()[::-1]
+        predicted = tp + fp
+        precision[i] = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+        recall[i] = tp / t[i].sum() if t[i].any() else 0.0
+    P, R = precision.mean(0), recall.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.nan_to_num((1 + beta2) * P * R / (beta2 * P + R))
+    return {"thresholds": SALIENT_THRESHOLDS.copy(), "precision": P, "recall": R, "f_beta": f}
+
+
+def salient_scores(prob: ArrayLike, target: ArrayLike, beta2: float = 0.3) -> dict[str, float]:
+    """``mae`` (mean over images of each image's mean |prob - target|), ``max_f`` (the best F-beta of
+    :func:`salient_pr_curve`, beta^2 = 0.3) and ``threshold`` (where it is reached): the numbers of the
+    U^2-Net paper's tables, computed at the resolution given (the paper resizes back to each image's own
+    size first)."""
+    p, t = _per_image(prob, target)
+    curve = salient_pr_curve(prob, target, beta2)
+    best = int(np.argmax(curve["f_beta"]))
+    mae_per_image = np.abs(p.astype(np.float64) - t).mean(1)
+    return {"mae": float(mae_per_image.mean()), "max_f": float(curve["f_beta"][best]),
+            "threshold": float(curve["thresholds"][best])}

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from course_lib.blocks.attention import with_conv_bias
 from course_lib.blocks.conv import ConvNormAct
 
-__all__ = ["RSU", "RSU4F", "rebnconv", "upsample_like"]
+__all__ = ["RSU", "RSU4F", "ResidualREBN", "rebnconv", "upsample_like"]
 
 
 def rebnconv(in_channels: int, out_channels: int, dilation: int = 1) -> ConvNormAct:
@@ -91,3 +91,15 @@ class RSU4F(RSU):
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int) -> None:
         super().__init__(4, in_channels, mid_channels, out_channels, dilated=True)
+
+
+class ResidualREBN(nn.Module):
+    """The plain residual block U^2-Net's paper compares RSU with (its Fig. 2b): ``x + f(f(x))`` with two
+    REBNCONVs at one resolution. Its footprint grows by only 4 px per block, whatever its width."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(rebnconv(channels, channels), rebnconv(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)

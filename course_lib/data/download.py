@@ -312,13 +312,14 @@ def download(
     quiet: bool = False,
     verify: bool = True,
 ) -> Path:
-    """Download dataset ``name`` ("drive", "stare", "chase_db1", "isbi2012", "ecssd") and return its folder.
+    """Download dataset ``name`` ("drive", "stare", "chase_db1", "isbi2012", "ecssd", "duts").
 
-    ``root`` is the dataset folder (default ``cl.data.data_root() / <folder>``, e.g. ``data/isbi2012``),
-    the same ``root`` that ``cl.data.load`` takes. Files already present and verified are skipped;
-    ``force=True`` fetches everything again. ``verify=False`` accepts files whose checksum no longer
-    matches (and records the new sha256). Raises :class:`OfflineError`, :class:`ChecksumError`,
-    :class:`LoginRequiredError` or :class:`DownloadError` with a message saying what to do.
+    Returns the dataset folder. ``root`` is that folder (default ``cl.data.data_root() / <folder>``,
+    e.g. ``data/isbi2012``), the same ``root`` that ``cl.data.load`` takes. Files already present and
+    verified are skipped; ``force=True`` fetches everything again. ``verify=False`` accepts files whose
+    checksum no longer matches (and records the new sha256). Raises :class:`OfflineError`,
+    :class:`ChecksumError`, :class:`LoginRequiredError` or :class:`DownloadError` with a message saying
+    what to do.
     """
     key = str(name).strip().lower()
     if key not in SOURCES:

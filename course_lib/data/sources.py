@@ -9,6 +9,7 @@ below was fetched live while writing it):
 - ECSSD: sha256 and sizes of both zips as published by a third-party dataset downloader.
 - CHASE_DB1: an md5 of ``CHASEDB1.zip`` published by a third-party dataset class (it may refer to an
   older copy of the same zip); its sha256 is recorded on first use.
+- DUTS: no checksum is published anywhere we know of; both zips are verified "trust on first use".
 - DRIVE: the official site requires a login; nothing is downloaded, the user gets instructions.
 
 Files without a published sha256 are verified "trust on first use": their sha256 is computed,
@@ -145,6 +146,7 @@ _ISBI_SHA256 = {
 }
 
 _STARE_BASE = "https://cecas.clemson.edu/~ahoover/stare/probing/"
+_DUTS_BASE = "http://saliencydetection.net/duts/download/"
 _ECSSD_BASE = "https://www.cse.cuhk.edu.hk/leojia/projects/hsaliency/data/ECSSD/"
 
 SOURCES: dict[str, DatasetSource] = {
@@ -266,6 +268,22 @@ SOURCES: dict[str, DatasetSource] = {
             ),
         ),
         checksum_note="sha256 and sizes published by a third party (not by the authors)",
+        stand_in="synthetic-salient",
+    ),
+    "duts": DatasetSource(
+        name="DUTS",
+        folder="DUTS",
+        homepage="http://saliencydetection.net/duts/",
+        licence=(
+            "DUTS (Wang, Lu, Wang, Feng, Wang, Yin and Ruan, CVPR 2017) is published by Dalian University of "
+            "Technology for research with no licence stated; its images come from ImageNet and SUN, whose "
+            "terms allow non-commercial research only. Do not redistribute it, and cite Wang et al. 2017."
+        ),
+        files=(
+            RemoteFile(url=_DUTS_BASE + "DUTS-TR.zip", path="downloads/DUTS-TR.zip", extract_to="."),
+            RemoteFile(url=_DUTS_BASE + "DUTS-TE.zip", path="downloads/DUTS-TE.zip", extract_to="."),
+        ),
+        checksum_note="none published; sha256 recorded on first use",
         stand_in="synthetic-salient",
     ),
 }

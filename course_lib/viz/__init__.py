@@ -45,6 +45,7 @@ from course_lib.viz.images import (
 from course_lib.viz.receptive_field import plot_footprints, plot_receptive_field
 from course_lib.viz.se import plot_propagation, plot_se_by_group, se_weight_heatmap
 from course_lib.viz.tiling import plot_instances, plot_overlap_tile, plot_seams, plot_weight_map
+from course_lib.viz.u2net import draw_u2net, plot_pr_curves, plot_side_outputs
 from course_lib.viz.unetpp import draw_nested_grid, plot_pruning_tradeoff
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "draw_gated_unet",
     "draw_nested_grid",
     "draw_recurrent_unrolled",
+    "draw_u2net",
     "feature_map_grid",
     "heatmap",
     "history_to_dict",
@@ -78,12 +80,14 @@ __all__ = [
     "plot_keep_prob_schedule",
     "plot_learning_curves",
     "plot_overlap_tile",
+    "plot_pr_curves",
     "plot_propagation",
     "plot_pruning_tradeoff",
     "plot_receptive_field",
     "plot_roc",
     "plot_se_by_group",
     "plot_seams",
+    "plot_side_outputs",
     "plot_weight_map",
     "save_figure",
     "se_weight_heatmap",

@@ -38,6 +38,7 @@ SYNTHETIC_STAND_IN = {
     "chase_db1": "synthetic-vessels",
     "isbi2012": "synthetic-membranes",
     "ecssd": "synthetic-salient",
+    "duts": "synthetic-salient",
 }
 TRAIN_SPLITS = ("train", "val", "trainval")
 

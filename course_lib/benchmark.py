@@ -1,0 +1,140 @@
+"""Speed and memory of a model on the current device: parameters, multiply-adds, time per step or per
+forward pass, images/s and peak memory.
+
+    row = measure("u2netp", size=320, batch=1, inference=True)              # in this process
+    row = measure_isolated("unet", size=320, cfg={"widths": [12, 24, 48, 96, 192]}, inference=True)
+
+:func:`measure_isolated` runs :func:`measure` in a fresh Python process so that the peak memory is the
+model's own: on CUDA the allocator's peak (``torch.cuda.max_memory_allocated``), on a CPU the process's
+peak resident set size minus the resident size just before the model was built. ``benchmarks/`` and the
+chapters use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["measure", "measure_isolated"]
+
+# In-channel counts the models are usually built with in the course.
+IN_CHANNELS = {"unet_original": 1}
+MIN_SIZE = {"unet_original": 188}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(name: str, size: int, batch: int = 1, steps: int = 3, device: str | None = None,
+            amp: bool = False, channels_last: bool = False, threads: int | None = None, macs: bool = True,
+            inference: bool = False, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Median time of ``steps`` training steps (forward + backward + Adam) or, with ``inference``,
+    forward passes under ``torch.inference_mode`` in eval mode, after one warm-up; ``amp``: bf16 autocast
+    (CUDA only). ``cfg`` goes to ``create_model``. Returns a dict: ``model, params, gmacs_per_image, size,
+    batch, step_s, images_per_s, peak_mb, device, inference``."""
+    import torch
+
+    import course_lib as cl
+
+    if threads:
+        torch.set_num_threads(threads)
+    size = max(size, MIN_SIZE.get(name, 0))
+    if name == "unet_original":
+        size = 16 * round((size - 12) / 16) + 12  # nearest valid input size (16k + 12)
+    dev = cl.config.get_device(device)
+    in_channels = IN_CHANNELS.get(name, 3)
+    base_rss = _rss_mb()
+    model = cl.create_model(name, in_channels=in_channels, out_channels=1 if name != "unet_original" else 2,
+                            **dict(cfg or {}))
+    params = sum(p.numel() for p in model.parameters())
+    gmacs = cl.inspect_model.count_macs(model, (1, in_channels, size, size)) / 1e9 if macs else None
+    model.to(dev)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
+    x = torch.rand(batch, in_channels, size, size, device=dev).to(memory_format=memory_format)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.train(not inference)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda")
+
+    def step() -> None:
+        if inference:
+            with torch.inference_mode(), autocast():
+                model(x)
+            return
+        with autocast():
+            out = model(x)
+            outputs = out if isinstance(out, list | tuple) else [out]
+            loss = sum(o.float().square().mean() for o in outputs)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    step()
+    sync()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _rss_mb() - base_rss
+    return {"model": name, "params": params, "gmacs_per_image": gmacs, "size": size, "batch": batch,
+            "step_s": median, "images_per_s": batch / median, "peak_mb": peak, "device": dev.type,
+            "inference": inference}
+
+
+def measure_isolated(name: str, size: int, batch: int = 1, steps: int = 3, device: str | None = None,
+                     amp: bool = False, channels_last: bool = False, threads: int | None = None,
+                     inference: bool = False, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`measure` in a fresh Python process (its own peak memory); raises ``RuntimeError`` with the
+    child's last error line if the measurement fails."""
+    cmd = [sys.executable, "-m", "course_lib.benchmark", name, "--size", str(size), "--batch", str(batch),
+           "--steps", str(steps)]
+    cmd += ["--device", device] if device else []
+    cmd += ["--amp"] * amp + ["--channels-last"] * channels_last + ["--inference"] * inference
+    cmd += ["--threads", str(threads)] if threads else []
+    cmd += ["--cfg", json.dumps(dict(cfg))] if cfg else []
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no message"
+        raise RuntimeError(f"measuring {name} failed: {last}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Measure one model (prints one JSON line).")
+    parser.add_argument("name")
+    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--device")
+    parser.add_argument("--amp", action="store_true")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--inference", action="store_true")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--cfg", type=json.loads, default=None)
+    a = parser.parse_args(argv)
+    print(json.dumps(measure(a.name, a.size, a.batch, a.steps, a.device, a.amp, a.channels_last, a.threads,
+                             inference=a.inference, cfg=a.cfg)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

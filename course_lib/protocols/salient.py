@@ -1,0 +1,336 @@
+"""Chapter 09's protocol: U^2-Net against U-Nets of the same parameters and of the same compute, on
+salient-object scenes.
+
+- :func:`plan_for` / :class:`SalientPlan`: model (U2NETP in quick mode, U2NET in full), image size,
+  budget and seeds per mode.
+- :func:`matched_unet_widths`: the U-Net (widths k, 2k, 4k, 8k, 16k) closest to a model in parameters or
+  in multiply-adds per image. U^2-Net has the parameters of a small U-Net and the compute of a big one,
+  so "a U-Net of comparable cost" has two answers; the chapter trains both.
+- :func:`load_salient_data`: ``synthetic-salient`` scenes, or in full mode DUTS-TR for training and
+  DUTS-TE / ECSSD for evaluation when they are in the data folder (resized to the plan's size).
+- :class:`SideOutputRecorder`: an engine callback keeping the seven outputs' probabilities on fixed
+  images before training and after each epoch.
+- :func:`compare_arms`: every arm x seed on the same images, steps, optimizer and schedule (BCE with
+  logits, summed over U^2-Net's seven outputs); MAE and max F-beta (beta^2 = 0.3) of the final output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset, Subset
+
+from course_lib import config, engine
+from course_lib.blocks.rsu import RSU, ResidualREBN, rebnconv
+from course_lib.data import load as load_dataset
+from course_lib.data import transforms as T
+from course_lib.data.real.common import DatasetNotFoundError
+from course_lib.inspect_model import count_macs
+from course_lib.metrics import salient_scores, segmentation_scores
+from course_lib.models import create_model
+from course_lib.protocols import sweep
+from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
+from course_lib.training.history import History
+
+__all__ = [
+    "BLOCK_ARMS",
+    "SalientData",
+    "SalientPlan",
+    "SideOutputRecorder",
+    "arms_for",
+    "compare_arms",
+    "compare_blocks",
+    "load_salient_data",
+    "make_arm_model",
+    "make_block_model",
+    "matched_unet_widths",
+    "plan_for",
+    "summarise",
+]
+
+OUTPUT_NAMES = ("fused d0", "d1", "d2", "d3", "d4", "d5", "d6")
+
+
+@dataclass(frozen=True)
+class SalientPlan:
+    """What scales with the mode: ``steps`` optimizer steps of ``batch_size`` images of ``size`` px per
+    run, split into ``epochs`` (side outputs are recorded after each); Adam with a cosine decay from
+    ``lr``. ``model`` is the U^2-Net configuration ("u2netp" or "u2net")."""
+
+    model: str
+    size: int
+    n_train: int
+    n_val: int
+    steps: int
+    epochs: int
+    batch_size: int
+    lr: float
+    seeds: tuple[int, ...]
+    difficulty: float = 0.8
+    block_steps: int = 0  # the block comparison's steps (same batch, lr and epochs)
+    crop: int | None = None  # real data: resize to ``size``, then random crops of ``crop`` (the paper's 288)
+    arms: tuple[str, ...] = ("same parameters", "same MACs", "u2net")
+
+
+_PLANS = {
+    "smoke": SalientPlan(model="u2netp", size=64, n_train=8, n_val=4, steps=4, epochs=2, batch_size=2,
+                         lr=3e-3, seeds=(0, 1), block_steps=4, arms=("same parameters", "u2net")),
+    "quick": SalientPlan(model="u2netp", size=64, n_train=600, n_val=24, steps=120, epochs=5, batch_size=8,
+                         lr=3e-3, seeds=(0, 1, 2), block_steps=100, arms=("same parameters", "u2net")),
+    "full": SalientPlan(model="u2net", size=320, n_train=2000, n_val=100, steps=2000, epochs=10, batch_size=8,
+                        lr=1e-3, seeds=(0, 1, 2), block_steps=1000, crop=288),
+}
+
+
+def plan_for(mode: str | None = None, **overrides: Any) -> SalientPlan:
+    """The chapter's plan for ``mode`` (default: the current mode), with fields overridden."""
+    return replace(_PLANS[config.check_mode(mode or config.get_mode())], **overrides)
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _unet(base: int, in_channels: int = 3) -> nn.Module:
+    return create_model("unet", in_channels=in_channels, out_channels=1,
+                        widths=tuple(base * 2**k for k in range(5)))
+
+
+def matched_unet_widths(model: nn.Module, by: str = "parameters", size: int = 320, in_channels: int = 3
+                        ) -> tuple[int, ...]:
+    """Widths ``(k, 2k, 4k, 8k, 16k)`` of the course U-Net closest to ``model`` in ``by``:
+    ``"parameters"`` or ``"macs"`` (multiply-adds for one ``size`` x ``size`` image). Closest means the
+    smallest ratio either way; U2NETP gives k = 12 by parameters and k = 33 by MACs."""
+    if by not in ("parameters", "macs"):
+        raise ValueError(f"by must be 'parameters' or 'macs', got {by!r}.")
+    shape = (1, in_channels, size, size)
+
+    def cost(m: nn.Module) -> float:
+        return _count(m) if by == "parameters" else count_macs(m, shape)
+
+    target = cost(model)
+    # parameters and MACs of this U-Net are exact quadratics in k (every width is a multiple of k):
+    # fit through k = 1, 2, 3, then pick the integer k whose cost is closest in ratio
+    y1, y2, y3 = (cost(_unet(k, in_channels)) for k in (1, 2, 3))
+    a = (y3 - 2 * y2 + y1) / 2
+    b = y2 - y1 - 3 * a
+    c = y1 - a - b
+
+    def gap(k: int) -> float:
+        return abs(math.log((a * k * k + b * k + c) / target))
+
+    best = min(range(1, 257), key=gap)
+    return tuple(best * 2**i for i in range(5))
+
+
+def _label(model_name: str) -> str:
+    return model_name.upper()
+
+
+def arms_for(plan: SalientPlan) -> dict[str, tuple[str, Any]]:
+    """Arm label -> (kind, detail): the U^2-Net of the plan and the U-Nets matched to it."""
+    out: dict[str, tuple[str, Any]] = {}
+    for arm in plan.arms:
+        if arm == "u2net":
+            out[_label(plan.model)] = ("u2net", plan.model)
+        elif arm in ("same parameters", "same MACs"):
+            by = "parameters" if arm == "same parameters" else "macs"
+            widths = matched_unet_widths(create_model(plan.model), by, plan.crop or plan.size)
+            out[f"U-Net, {arm}"] = ("unet", widths)
+        else:
+            raise ValueError(f"Unknown arm {arm!r}; use 'same parameters', 'same MACs' or 'u2net'.")
+    return out
+
+
+def make_arm_model(arm: str, plan: SalientPlan, seed: int = 0, arms: dict | None = None) -> nn.Module:
+    """The model of ``arm`` (a label of :func:`arms_for`), initialised from ``seed``."""
+    arms = arms if arms is not None else arms_for(plan)
+    if arm not in arms:
+        raise ValueError(f"Unknown arm {arm!r}; choose from {', '.join(arms)}.")
+    kind, detail = arms[arm]
+    config.seed_everything(seed)
+    if kind == "u2net":
+        return create_model(detail, in_channels=3, out_channels=1)
+    return create_model("unet", in_channels=3, out_channels=1, widths=detail)
+
+
+#: The block comparison: one block at full resolution (no outer U), about 70k parameters each.
+BLOCK_ARMS = ("RSU-7", "2 residual blocks")
+
+
+def make_block_model(arm: str, seed: int = 0) -> nn.Module:
+    """A single-resolution network for the block comparison: ``"RSU-7"`` (3 -> 64 channels, M = 16,
+    67,265 parameters) or ``"2 residual blocks"`` (a REBNCONV stem to 44 channels and two
+    :class:`ResidualREBN`, 71,589), each followed by a 1x1 head. Nothing pools outside the block, so
+    whatever context a pixel gets, the block itself provides."""
+    config.seed_everything(seed)
+    if arm == "RSU-7":
+        return nn.Sequential(RSU(7, 3, 16, 64), nn.Conv2d(64, 1, 1))
+    if arm == "2 residual blocks":
+        return nn.Sequential(rebnconv(3, 44), ResidualREBN(44), ResidualREBN(44), nn.Conv2d(44, 1, 1))
+    raise ValueError(f"Unknown block arm {arm!r}; choose from {', '.join(BLOCK_ARMS)}.")
+
+
+@dataclass
+class SalientData:
+    """Training images, validation images, extra evaluation sets (name -> dataset) and where they came
+    from (``source``: "synthetic-salient" or "DUTS")."""
+
+    train: Dataset
+    val: Dataset
+    plan: SalientPlan
+    source: str
+    evaluation: dict[str, Dataset] = field(default_factory=dict)
+
+    def batch(self, dataset: Dataset | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All images and masks of ``dataset`` (default: the validation set) as two tensors."""
+        dataset = self.val if dataset is None else dataset
+        samples = [dataset[i] for i in range(len(dataset))]
+        return torch.stack([s["image"] for s in samples]), torch.stack([s["mask"] for s in samples])
+
+
+def _limited(dataset: Dataset) -> Dataset:
+    limit = config.eval_limit()
+    return Subset(dataset, range(limit)) if limit is not None and len(dataset) > limit else dataset
+
+
+def _real_data(plan: SalientPlan, seed: int) -> SalientData | None:
+    resize = T.Resize(plan.size)
+    try:
+        augment = T.Compose([resize, T.RandomCrop(plan.crop or plan.size), T.RandomFlip()])
+        train = load_dataset("duts", "train", transform=augment, seed=seed)
+        val = load_dataset("duts", "val", transform=resize, seed=seed)
+    except DatasetNotFoundError:
+        return None
+    evaluation = {}
+    for name, split in (("DUTS-TE", "duts"), ("ECSSD", "ecssd")):
+        with contextlib.suppress(DatasetNotFoundError):
+            evaluation[name] = _limited(load_dataset(split, "test", transform=resize))
+    return SalientData(train, _limited(Subset(val, range(min(len(val), plan.n_val)))), plan, "DUTS",
+                       evaluation)
+
+
+def load_salient_data(plan: SalientPlan, seed: int = 0, real: bool | None = None) -> SalientData:
+    """``synthetic-salient`` scenes at ``plan.size`` px (``plan.n_train`` training, ``plan.n_val``
+    validation images), or DUTS when ``real`` (default: in full mode) and DUTS is in the data folder.
+    Validation and evaluation sets are limited to ``eval_limit()`` images in a rehearsal."""
+    use_real = config.get_mode() == "full" if real is None else real
+    if use_real and (data := _real_data(plan, seed)) is not None:
+        print(f"DUTS-TR from the data folder: {len(data.train)} training images, resized to {plan.size} px "
+              f"(crops of {plan.crop or plan.size}); evaluation on "
+              f"{', '.join(data.evaluation) or 'DUTS val'}.")
+        return data
+    if use_real:
+        print("DUTS is not in the data folder (cl.data.download('duts') fetches it, about 0.5 GB): using "
+              f"synthetic-salient scenes at {plan.size} px instead.")
+    train = load_dataset("synthetic-salient", "train", n=plan.n_train, size=plan.size, seed=seed,
+                         difficulty=plan.difficulty)
+    val = load_dataset("synthetic-salient", "val", n=plan.n_val, size=plan.size, seed=seed,
+                       difficulty=plan.difficulty)
+    flipped = T.Augmented(train, T.RandomFlip(), seed=seed)
+    return SalientData(flipped, _limited(val), plan, "synthetic-salient")
+
+
+class SideOutputRecorder:
+    """Engine callback: the probabilities of all outputs on fixed ``images`` before training and after
+    each epoch. ``maps[e]`` is a list (fused d0 first, then d1..d6) of N x 1 x H x W tensors after epoch
+    ``epochs[e]`` (0: the initial weights)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+        self.maps: list[list[torch.Tensor]] = []
+        self.epochs: list[int] = []
+
+    @torch.no_grad()
+    def record(self, model: nn.Module, epoch: int) -> None:
+        was_training = model.training
+        model.eval()
+        try:
+            outputs = model(self.images.to(next(model.parameters()).device))
+        finally:
+            model.train(was_training)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        self.maps.append([torch.sigmoid(o.float()).cpu() for o in outputs])
+        self.epochs.append(epoch)
+
+    def on_epoch_start(self, ctx: engine.EpochContext) -> None:
+        if not self.maps:
+            self.record(ctx.model, ctx.epoch - 1)
+
+    def on_epoch_end(self, ctx: engine.EpochContext) -> None:
+        self.record(ctx.model, ctx.epoch)
+
+
+def score(model: nn.Module, images: torch.Tensor, masks: torch.Tensor
+          ) -> tuple[dict[str, float], torch.Tensor]:
+    """MAE, max F-beta (and its threshold) and Dice at 0.5 of the final output; and the probabilities."""
+    prob = engine.predict(model, images, batch_size=4)
+    scores = salient_scores(prob, masks)
+    scores["dice"] = segmentation_scores(prob, masks)["dice"]
+    return scores, prob
+
+
+def _train(model: nn.Module, data: SalientData, seed: int, steps: int, callbacks: list[Any],
+           device: str | torch.device | None) -> tuple[History, float]:
+    plan = data.plan
+    start = time.perf_counter()
+    history = engine.fit(model, data.train, None, epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr,
+                         loss="bce", seed=seed, device=device, progress=False,
+                         max_steps_per_epoch=max(1, steps // plan.epochs),
+                         callbacks=[CosineLR(plan.lr), *callbacks], channels_last=True)
+    return history, time.perf_counter() - start
+
+
+def compare_arms(data: SalientData, seeds: Sequence[int] | None = None,
+                 record_images: torch.Tensor | None = None, keep_seed: int | None = None,
+                 device: str | torch.device | None = None, progress: bool = True,
+                 arms: Sequence[str] | None = None) -> list[ArmResult]:
+    """Train every arm with every seed (same images and flips per seed, ``plan.steps`` steps, Adam with a
+    cosine decay, BCE with logits on every output; channels-last) and score the final output on the
+    validation images. ``record_images``: the U^2-Net arm records its seven outputs on them. A
+    ``COURSE_MAX_STEPS`` rehearsal trains the first seed only."""
+    plan = data.plan
+    table = arms_for(plan)
+    chosen = tuple(table) if arms is None else tuple(arms)
+    images, masks = data.batch()
+
+    def train(arm: str, seed: int) -> ArmResult:
+        model = make_arm_model(arm, plan, seed, table)
+        recorder = None
+        if record_images is not None and table[arm][0] == "u2net":
+            recorder = SideOutputRecorder(record_images)
+        history, seconds = _train(model, data, seed, plan.steps, [recorder] if recorder else [], device)
+        scores, prob = score(model, images, masks)
+        return ArmResult(arm, seed, scores, _count(model), seconds, history, model, recorder, prob)
+
+    return run_sweep(chosen, plan.seeds if seeds is None else seeds, train, keep_seed, progress)
+
+
+def compare_blocks(data: SalientData, seeds: Sequence[int] | None = None, keep_seed: int | None = None,
+                   device: str | torch.device | None = None, progress: bool = True) -> list[ArmResult]:
+    """The block comparison: each of :data:`BLOCK_ARMS` as a single-resolution network
+    (:func:`make_block_model`), trained like :func:`compare_arms` for ``plan.block_steps`` steps."""
+    plan = data.plan
+    images, masks = data.batch()
+
+    def train(arm: str, seed: int) -> ArmResult:
+        model = make_block_model(arm, seed)
+        history, seconds = _train(model, data, seed, plan.block_steps, [], device)
+        scores, prob = score(model, images, masks)
+        return ArmResult(arm, seed, scores, _count(model), seconds, history, model, None, prob)
+
+    return run_sweep(BLOCK_ARMS, plan.seeds if seeds is None else seeds, train, keep_seed, progress,
+                     desc="blocks x seeds")
+
+
+def summarise(results: Sequence[ArmResult], keys: Sequence[str] = ("mae", "max_f", "dice")
+              ) -> dict[str, dict[str, Any]]:
+    """:func:`course_lib.protocols.sweep.summarise` with the salient-object scores."""
+    return sweep.summarise(results, keys)
