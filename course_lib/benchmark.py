@@ -6,7 +6,8 @@ forward pass, images/s and peak memory.
 
 :func:`measure_isolated` runs :func:`measure` in a fresh Python process so that the peak memory is the
 model's own: on CUDA the allocator's peak (``torch.cuda.max_memory_allocated``), on a CPU the process's
-peak resident set size minus the resident size just before the model was built. ``benchmarks/`` and the
+peak resident set size (its high-water mark, reset first where Linux allows) minus the resident size just
+before the model was built. ``benchmarks/`` and the
 chapters use it.
 """
 
@@ -29,8 +30,36 @@ IN_CHANNELS = {"unet_original": 1}
 MIN_SIZE = {"unet_original": 188}
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _proc_status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        return None
+    return None
+
+
+def _start_peak_tracking() -> float:
+    """Resident MB now, with the peak reset where the OS allows (Linux: ``/proc/self/clear_refs``).
+    ``ru_maxrss`` is not used on Linux: it survives ``exec``, so a child of a big notebook kernel would
+    start with the kernel's peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+    now = _proc_status_mb("VmRSS")
+    return now if now is not None else _peak_mb()
+
+
+def _peak_mb() -> float:
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS, kB elsewhere
 
 
 def measure(name: str, size: int, batch: int = 1, steps: int = 3, device: str | None = None,
@@ -51,7 +80,7 @@ def measure(name: str, size: int, batch: int = 1, steps: int = 3, device: str | 
         size = 16 * round((size - 12) / 16) + 12  # nearest valid input size (16k + 12)
     dev = cl.config.get_device(device)
     in_channels = IN_CHANNELS.get(name, 3)
-    base_rss = _rss_mb()
+    base_rss = _start_peak_tracking()
     model = cl.create_model(name, in_channels=in_channels, out_channels=1 if name != "unet_original" else 2,
                             **dict(cfg or {}))
     params = sum(p.numel() for p in model.parameters())
@@ -94,7 +123,7 @@ def measure(name: str, size: int, batch: int = 1, steps: int = 3, device: str | 
         sync()
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _rss_mb() - base_rss
+    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _peak_mb() - base_rss
     return {"model": name, "params": params, "gmacs_per_image": gmacs, "size": size, "batch": batch,
             "step_s": median, "images_per_s": batch / median, "peak_mb": peak, "device": dev.type,
             "inference": inference}
@@ -104,7 +133,12 @@ def measure_isolated(name: str, size: int, batch: int = 1, steps: int = 3, devic
                      amp: bool = False, channels_last: bool = False, threads: int | None = None,
                      inference: bool = False, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (its own peak memory); raises ``RuntimeError`` with the
-    child's last error line if the measurement fails."""
+    child's last error line if the measurement fails. A ``COURSE_MAX_STEPS`` rehearsal (which proves the
+    path, not the speed) times one pass at no more than 64 px."""
+    from course_lib.config import max_steps
+
+    if max_steps() is not None:
+        steps, size = 1, min(size, 64)
     cmd = [sys.executable, "-m", "course_lib.benchmark", name, "--size", str(size), "--batch", str(batch),
            "--steps", str(steps)]
     cmd += ["--device", device] if device else []

@@ -355,3 +355,13 @@ def test_official_predict_and_checkpoint_lookup(tmp_path, monkeypatch):
     assert float(square.min()) == 0.0 and float(square.max()) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="one RGB image"):
         u2net_official.official_predict(model, np.zeros((4, 5)))
+
+
+def test_measure_isolated_reports_its_own_peak_memory():
+    row = cl.benchmark.measure_isolated("unet", 32, steps=1, inference=True,
+                                        cfg={"widths": [2, 4, 8, 16, 32]}, device="cpu")
+    assert row["params"] == cl.inspect_model.parameter_count(
+        cl.create_model("unet", in_channels=3, widths=(2, 4, 8, 16, 32)))
+    assert row["inference"] and row["images_per_s"] > 0 and row["peak_mb"] >= 0
+    with pytest.raises(RuntimeError, match="measuring no_such_model failed"):
+        cl.benchmark.measure_isolated("no_such_model", 32, steps=1)

@@ -30,32 +30,51 @@ def _scene(size: int) -> torch.Tensor:
     return load_dataset("synthetic-salient", "val", n=1, size=size, seed=3)[0]["image"]
 
 
-def rsu_figure(height: int = 7, dilated: bool = False, size: int = 96, erf: bool = True,
-               image: torch.Tensor | None = None) -> Figure:
+class _InnerU(torch.nn.Module):
+    """An RSU without its residual path: ``U(x_in)`` only, to see how far the inner U reaches."""
+
+    def __init__(self, block: RSU) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x) - self.block.conv_in(x)
+
+
+PATHS = ("whole block", "inner U only")
+
+
+def rsu_figure(height: int = 5, dilated: bool = False, path: str = "whole block", size: int = 128,
+               erf: bool = True, image: torch.Tensor | None = None) -> Figure:
     """The footprint (exact) and effective receptive field (random weights, on ``image``) of the centre
-    output pixel of one RSU-L (``dilated``: RSU-LF) with 3 -> 64 channels, M = 16, on a ``size`` px scene."""
+    output pixel of one RSU-L (``dilated``: RSU-LF) with 3 -> 64 channels, M = 16, on a ``size`` px scene.
+    ``path="inner U only"`` measures ``U(x_in)`` without the residual ``x_in``."""
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}.")
     seed_everything(0)
     block = RSU(height, 3, 16, 64, dilated=dilated).eval()
+    model = block if path == "whole block" else _InnerU(block).eval()
     image = _scene(size) if image is None else image
-    mask = footprint(block, tuple(image.shape))
-    heat = effective_receptive_field(block, image) if erf else None
+    mask = footprint(model, tuple(image.shape))
+    heat = effective_receptive_field(model, image) if erf else None
     rows, cols = np.nonzero(mask.numpy().any(1))[0], np.nonzero(mask.numpy().any(0))[0]
     side = f"{rows[-1] - rows[0] + 1} x {cols[-1] - cols[0] + 1}"
-    extra = "" if heat is None else f", 90 % of the ERF in {erf_summary(heat)['side90']:.0f}² px"
-    kind = f"RSU-{height}" + ("F" if dilated else "")
+    extra = "" if heat is None else f"; 90 % of the ERF in {erf_summary(heat)['area90']:,.0f} px"
+    kind = f"RSU-{height}" + ("F" if dilated else "") + (" (inner U only)" if path != "whole block" else "")
     return plot_receptive_field(image, mask, None, heat, point=(size // 2, size // 2),
                                 title=f"{kind}: footprint {side} px{extra}")
 
 
-def rsu_explorer(size: int = 96) -> w.interactive:
-    """Sliders over the height L (2..7) and the dilated variant for :func:`rsu_figure`."""
+def rsu_explorer(size: int = 128) -> w.interactive:
+    """Sliders over the height L (2..7), the dilated variant and the path measured for :func:`rsu_figure`."""
     image = _scene(size)
 
-    def show(height: int = 7, dilated: bool = False) -> Figure:
-        return rsu_figure(height, dilated, size, image=image)
+    def show(height: int = 5, dilated: bool = False, path: str = PATHS[0]) -> Figure:
+        return rsu_figure(height, dilated, path, size, image=image)
 
-    return make_interact(show, height=int_slider(2, 7, value=7, description="height L"),
-                         dilated=w.Checkbox(value=False, description="RSU-LF (dilated, no pooling)"))
+    return make_interact(show, height=int_slider(2, 7, value=5, description="height L"),
+                         dilated=w.Checkbox(value=False, description="RSU-LF (dilated, no pooling)"),
+                         path=dropdown(PATHS, value=PATHS[0], description="measure"))
 
 
 @styled

@@ -33,7 +33,7 @@ from course_lib.data import load as load_dataset
 from course_lib.data import transforms as T
 from course_lib.data.real.common import DatasetNotFoundError
 from course_lib.inspect_model import count_macs
-from course_lib.metrics import salient_scores, segmentation_scores
+from course_lib.metrics import salient_pr_curve, salient_scores, segmentation_scores
 from course_lib.models import create_model
 from course_lib.protocols import sweep
 from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
@@ -294,7 +294,8 @@ def compare_arms(data: SalientData, seeds: Sequence[int] | None = None,
                  arms: Sequence[str] | None = None) -> list[ArmResult]:
     """Train every arm with every seed (same images and flips per seed, ``plan.steps`` steps, Adam with a
     cosine decay, BCE with logits on every output; channels-last) and score the final output on the
-    validation images. ``record_images``: the U^2-Net arm records its seven outputs on them. A
+    validation images (``extras["pr_curve"]``: every run's precision-recall curve). ``record_images``:
+    the U^2-Net arm records its seven outputs on them. A
     ``COURSE_MAX_STEPS`` rehearsal trains the first seed only."""
     plan = data.plan
     table = arms_for(plan)
@@ -308,7 +309,8 @@ def compare_arms(data: SalientData, seeds: Sequence[int] | None = None,
             recorder = SideOutputRecorder(record_images)
         history, seconds = _train(model, data, seed, plan.steps, [recorder] if recorder else [], device)
         scores, prob = score(model, images, masks)
-        return ArmResult(arm, seed, scores, _count(model), seconds, history, model, recorder, prob)
+        return ArmResult(arm, seed, scores, _count(model), seconds, history, model, recorder, prob,
+                         {"pr_curve": salient_pr_curve(prob, masks)})
 
     return run_sweep(chosen, plan.seeds if seeds is None else seeds, train, keep_seed, progress)
 
@@ -324,7 +326,8 @@ def compare_blocks(data: SalientData, seeds: Sequence[int] | None = None, keep_s
         model = make_block_model(arm, seed)
         history, seconds = _train(model, data, seed, plan.block_steps, [], device)
         scores, prob = score(model, images, masks)
-        return ArmResult(arm, seed, scores, _count(model), seconds, history, model, None, prob)
+        return ArmResult(arm, seed, scores, _count(model), seconds, history, model, None, prob,
+                         {"pr_curve": salient_pr_curve(prob, masks)})
 
     return run_sweep(BLOCK_ARMS, plan.seeds if seeds is None else seeds, train, keep_seed, progress,
                      desc="blocks x seeds")

@@ -31,7 +31,8 @@ __all__ = ["ArmResult", "CosineLR", "run_sweep", "summarise", "sweep_seeds"]
 class ArmResult:
     """One trained run: its scores on the validation images and what it cost. ``model`` and ``prob``
     (validation probabilities) are kept for one seed only; ``recorder`` is whatever the run recorded
-    during training (e.g. attention maps)."""
+    during training (e.g. attention maps); ``extras`` anything small kept for every seed (e.g. a
+    precision-recall curve)."""
 
     arm: str
     seed: int
@@ -42,6 +43,7 @@ class ArmResult:
     model: nn.Module | None = None
     recorder: Any = None
     prob: torch.Tensor | None = field(default=None, repr=False)
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 class CosineLR:
