@@ -29,13 +29,15 @@ formula ``TP / (TP + FP)`` is *precision* (how much of what we marked is vessel)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from scipy.stats import rankdata
 
 __all__ = [
-    "SCORE_NAMES", "confusion_counts", "mae", "max_f_beta", "roc_auc", "roc_curve", "salient_pr_curve",
-    "salient_scores", "scores_from_counts", "segmentation_scores",
+    "SCORE_NAMES", "confusion_counts", "mae", "max_f_beta", "roc_auc", "roc_curve", "salient_image_curves",
+    "salient_pr_curve", "salient_scores", "salient_summary", "scores_from_counts", "segmentation_scores",
 ]
 
 SCORE_NAMES = ("dice", "iou", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
@@ -237,14 +239,11 @@ def _per_image(prob: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarr
     return p.reshape(n, -1), t.reshape(n, -1) > 0.5
 
 
-def salient_pr_curve(prob: ArrayLike, target: ArrayLike, beta2: float = 0.3) -> dict[str, np.ndarray]:
-    """The salient-object precision-recall curve: at each of the 256 thresholds ``k / 255`` (a pixel is
-    salient when ``prob >= k / 255``), precision and recall are computed **per image** and averaged over
-    the images; ``f_beta = (1 + b2) P R / (b2 P + R)`` is then computed from the averages.
-
-    Returns ``{"thresholds", "precision", "recall", "f_beta"}`` (arrays of 256). An image with nothing
-    predicted at a threshold has precision 0 there; an image without a salient pixel has recall 0.
-    """
+def salient_image_curves(prob: ArrayLike, target: ArrayLike) -> dict[str, np.ndarray]:
+    """Per image: ``precision`` and ``recall`` (N x 256) at the thresholds ``k / 255`` (a pixel is salient
+    when ``prob >= k / 255``) and ``mae`` (N). Precision is 0 where an image predicts nothing, recall 0 for
+    an image without a salient pixel. Concatenate the results of several batches to score a dataset that
+    does not fit in memory, then call :func:`salient_summary`."""
     p, t = _per_image(prob, target)
     bins = np.searchsorted(SALIENT_THRESHOLDS, p, side="right") - 1  # largest k with k/255 <= p
     n, k = p.shape[0], len(SALIENT_THRESHOLDS)
@@ -256,10 +255,29 @@ def salient_pr_curve(prob: ArrayLike, target: ArrayLike, beta2: float = 0.3) -> 
         predicted = tp + fp
         precision[i] = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
         recall[i] = tp / t[i].sum() if t[i].any() else 0.0
-    P, R = precision.mean(0), recall.mean(0)
+    return {"precision": precision, "recall": recall, "mae": np.abs(p.astype(np.float64) - t).mean(1)}
+
+
+def salient_summary(curves: dict[str, np.ndarray], beta2: float = 0.3) -> dict[str, Any]:
+    """From per-image curves (:func:`salient_image_curves`): the dataset's PR curve (precision and recall
+    averaged over images, ``f_beta`` from the averages, ``thresholds``) and its scores ``mae``, ``max_f``
+    and ``threshold``."""
+    P, R = curves["precision"].mean(0), curves["recall"].mean(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         f = np.nan_to_num((1 + beta2) * P * R / (beta2 * P + R))
-    return {"thresholds": SALIENT_THRESHOLDS.copy(), "precision": P, "recall": R, "f_beta": f}
+    best = int(np.argmax(f))
+    return {"thresholds": SALIENT_THRESHOLDS.copy(), "precision": P, "recall": R, "f_beta": f,
+            "mae": float(curves["mae"].mean()), "max_f": float(f[best]),
+            "threshold": float(SALIENT_THRESHOLDS[best])}
+
+
+def salient_pr_curve(prob: ArrayLike, target: ArrayLike, beta2: float = 0.3) -> dict[str, np.ndarray]:
+    """The salient-object precision-recall curve: at each of the 256 thresholds ``k / 255``, precision and
+    recall are computed **per image** and averaged over the images; ``f_beta = (1 + b2) P R / (b2 P + R)``
+    is then computed from the averages. Returns ``{"thresholds", "precision", "recall", "f_beta"}``
+    (arrays of 256); see :func:`salient_image_curves` for the conventions."""
+    summary = salient_summary(salient_image_curves(prob, target), beta2)
+    return {k: summary[k] for k in ("thresholds", "precision", "recall", "f_beta")}
 
 
 def salient_scores(prob: ArrayLike, target: ArrayLike, beta2: float = 0.3) -> dict[str, float]:
@@ -267,9 +285,5 @@ def salient_scores(prob: ArrayLike, target: ArrayLike, beta2: float = 0.3) -> di
     :func:`salient_pr_curve`, beta^2 = 0.3) and ``threshold`` (where it is reached): the numbers of the
     U^2-Net paper's tables, computed at the resolution given (the paper resizes back to each image's own
     size first)."""
-    p, t = _per_image(prob, target)
-    curve = salient_pr_curve(prob, target, beta2)
-    best = int(np.argmax(curve["f_beta"]))
-    mae_per_image = np.abs(p.astype(np.float64) - t).mean(1)
-    return {"mae": float(mae_per_image.mean()), "max_f": float(curve["f_beta"][best]),
-            "threshold": float(curve["thresholds"][best])}
+    summary = salient_summary(salient_image_curves(prob, target), beta2)
+    return {k: summary[k] for k in ("mae", "max_f", "threshold")}

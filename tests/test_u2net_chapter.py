@@ -365,3 +365,35 @@ def test_measure_isolated_reports_its_own_peak_memory():
     assert row["inference"] and row["images_per_s"] > 0 and row["peak_mb"] >= 0
     with pytest.raises(RuntimeError, match="measuring no_such_model failed"):
         cl.benchmark.measure_isolated("no_such_model", 32, steps=1)
+
+
+def test_evaluate_in_batches_equals_scoring_all_at_once():
+    torch.manual_seed(0)
+    model = salient.make_block_model("RSU-7").eval()
+    data = cl.data.load("synthetic-salient", "val", n=5, size=32)
+    images = torch.stack([data[i]["image"] for i in range(5)])
+    masks = torch.stack([data[i]["mask"] for i in range(5)])
+    whole = cl.metrics.salient_scores(cl.engine.predict(model, images), masks)
+    batched = salient.evaluate(model, data, batch_size=2)
+    assert batched["images"] == 5
+    assert batched["max_f"] == pytest.approx(whole["max_f"]) and batched["mae"] == pytest.approx(whole["mae"])
+
+
+def test_full_mode_trains_on_duts_and_evaluates_on_duts_te_and_all_of_ecssd(tmp_path, monkeypatch):
+    _duts_fixture(tmp_path / "DUTS", n_train=25, n_test=3)
+    (tmp_path / "ECSSD" / "images").mkdir(parents=True)
+    (tmp_path / "ECSSD" / "ground_truth_mask").mkdir()
+    for k in range(1, 6):
+        image = Image.fromarray(np.full((30, 40, 3), 40 * k, np.uint8))
+        image.save(tmp_path / "ECSSD" / "images" / f"{k:04d}.jpg")
+        mask = np.zeros((30, 40), np.uint8)
+        mask[5:15, 10:20] = 255
+        Image.fromarray(mask).save(tmp_path / "ECSSD" / "ground_truth_mask" / f"{k:04d}.png")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    plan = salient.plan_for("full", size=32, crop=24, n_val=2, steps=1, epochs=1, seeds=(0,),
+                            arms=("same parameters",))
+    data = salient.load_salient_data(plan, real=True)
+    assert data.source == "DUTS" and data.train[0]["image"].shape == (3, 24, 24)
+    assert {name: len(ds) for name, ds in data.evaluation.items()} == {"DUTS-TE": 3, "ECSSD": 5}
+    model = salient.compare_arms(data, seeds=(0,), keep_seed=0, progress=False)[0].model
+    assert salient.evaluate(model, data.evaluation["ECSSD"], batch_size=2)["images"] == 5
