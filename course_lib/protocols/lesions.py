@@ -34,7 +34,7 @@ from course_lib.lesion_metrics import froc, lesion_detection, recall_at_fp
 from course_lib.metrics import segmentation_scores
 from course_lib.models import create_model
 from course_lib.protocols import sweep
-from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
+from course_lib.protocols.sweep import ArmResult, CosineLR, EpochRecorder, run_sweep
 
 __all__ = [
     "ARMS",
@@ -149,37 +149,17 @@ def make_arm_model(arm: str, widths: Sequence[int], in_channels: int = 1, seed: 
     return create_model(name, in_channels=in_channels, out_channels=1, widths=tuple(widths), **cfg)
 
 
-class AttentionRecorder:
+class AttentionRecorder(EpochRecorder):
     """Engine callback: every gate's coefficients on fixed ``images`` before training and after each epoch.
 
     ``maps[e][k]`` is the N x 1 x H x W map of gate ``k`` (0 = the finest level, next to the output)
     after epoch ``e`` (``e = 0``: the initial weights); ``epochs[e]`` is that epoch's number.
     """
 
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-        self.maps: list[list[torch.Tensor]] = []
-        self.epochs: list[int] = []
-
-    @torch.no_grad()
-    def record(self, model: nn.Module, epoch: int) -> None:
+    def capture(self, model: nn.Module, outputs: Any) -> list[torch.Tensor]:
         if not hasattr(model, "attention_maps"):
             raise TypeError(f"{type(model).__name__} has no attention_maps(); record an Attention U-Net.")
-        was_training = model.training
-        model.eval()
-        try:
-            model(self.images.to(next(model.parameters()).device))
-        finally:
-            model.train(was_training)
-        self.maps.append([m.float().cpu() for m in reversed(model.attention_maps())])
-        self.epochs.append(epoch)
-
-    def on_epoch_start(self, ctx: engine.EpochContext) -> None:
-        if not self.maps:
-            self.record(ctx.model, ctx.epoch - 1)
-
-    def on_epoch_end(self, ctx: engine.EpochContext) -> None:
-        self.record(ctx.model, ctx.epoch)
+        return [m.float().cpu() for m in reversed(model.attention_maps())]
 
 
 REGIONS = ("lesions", "look-alikes", "elsewhere")

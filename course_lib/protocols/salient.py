@@ -43,7 +43,7 @@ from course_lib.metrics import (
 )
 from course_lib.models import create_model
 from course_lib.protocols import sweep
-from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
+from course_lib.protocols.sweep import ArmResult, CosineLR, EpochRecorder, run_sweep
 from course_lib.training.history import History
 
 __all__ = [
@@ -248,34 +248,14 @@ def load_salient_data(plan: SalientPlan, seed: int = 0, real: bool | None = None
     return SalientData(flipped, _limited(val), plan, "synthetic-salient")
 
 
-class SideOutputRecorder:
+class SideOutputRecorder(EpochRecorder):
     """Engine callback: the probabilities of all outputs on fixed ``images`` before training and after
     each epoch. ``maps[e]`` is a list (fused d0 first, then d1..d6) of N x 1 x H x W tensors after epoch
     ``epochs[e]`` (0: the initial weights)."""
 
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-        self.maps: list[list[torch.Tensor]] = []
-        self.epochs: list[int] = []
-
-    @torch.no_grad()
-    def record(self, model: nn.Module, epoch: int) -> None:
-        was_training = model.training
-        model.eval()
-        try:
-            outputs = model(self.images.to(next(model.parameters()).device))
-        finally:
-            model.train(was_training)
+    def capture(self, model: nn.Module, outputs: Any) -> list[torch.Tensor]:
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        self.maps.append([torch.sigmoid(o.float()).cpu() for o in outputs])
-        self.epochs.append(epoch)
-
-    def on_epoch_start(self, ctx: engine.EpochContext) -> None:
-        if not self.maps:
-            self.record(ctx.model, ctx.epoch - 1)
-
-    def on_epoch_end(self, ctx: engine.EpochContext) -> None:
-        self.record(ctx.model, ctx.epoch)
+        return [torch.sigmoid(o.float()).cpu() for o in outputs]
 
 
 def score(model: nn.Module, images: torch.Tensor, masks: torch.Tensor

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from course_lib import config, engine
 from course_lib.training.history import History
 
-__all__ = ["ArmResult", "CosineLR", "run_sweep", "summarise", "sweep_seeds"]
+__all__ = ["ArmResult", "CosineLR", "EpochRecorder", "run_sweep", "summarise", "sweep_seeds"]
 
 
 @dataclass
@@ -55,6 +55,38 @@ class CosineLR:
     def on_epoch_start(self, ctx: engine.EpochContext) -> None:
         for group in ctx.optimizer.param_groups:
             group["lr"] = self.lr * (1 + math.cos(math.pi * (ctx.epoch - 1) / ctx.epochs)) / 2
+
+
+class EpochRecorder:
+    """Engine callback: maps computed on fixed ``images`` before training and after each epoch (the model
+    in eval mode, its mode restored). Subclasses say what to keep in :meth:`capture`. ``maps[e]`` is that
+    list of tensors after epoch ``epochs[e]`` (0: the initial weights)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+        self.maps: list[list[torch.Tensor]] = []
+        self.epochs: list[int] = []
+
+    def capture(self, model: nn.Module, outputs: Any) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def record(self, model: nn.Module, epoch: int) -> None:
+        was_training = model.training
+        model.eval()
+        try:
+            outputs = model(self.images.to(next(model.parameters()).device))
+        finally:
+            model.train(was_training)
+        self.maps.append(self.capture(model, outputs))
+        self.epochs.append(epoch)
+
+    def on_epoch_start(self, ctx: engine.EpochContext) -> None:
+        if not self.maps:
+            self.record(ctx.model, ctx.epoch - 1)
+
+    def on_epoch_end(self, ctx: engine.EpochContext) -> None:
+        self.record(ctx.model, ctx.epoch)
 
 
 def sweep_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
