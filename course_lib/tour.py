@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "otsu_segment",
     "otsu_threshold",
     "real_dataset_folder",
+    "shown_path",
     "threshold_baseline",
     "to_grey",
 ]
@@ -347,6 +349,22 @@ def catalogue() -> list[dict[str, Any]]:
                      "licence": _first_sentence(source.licence), "source": source.homepage,
                      "offline_stand_in": source.stand_in})
     return rows
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a chapter prints it: relative to ``$COURSE_DATA_DIR`` or to the project when it lies
+    inside them (so that stored outputs carry no machine's folders), else as given."""
+    path = Path(path).expanduser()
+    env = os.environ.get("COURSE_DATA_DIR", "").strip()
+    bases = [("$COURSE_DATA_DIR", Path(env).expanduser())] if env else []
+    bases.append(("<project>", Path(__file__).resolve().parents[1]))
+    for label, base in bases:
+        try:
+            relative = path.resolve().relative_to(base.resolve())
+        except ValueError:
+            continue
+        return label if str(relative) == "." else f"{label}/{relative.as_posix()}"
+    return str(path)
 
 
 def real_dataset_folder(name: str, root: str | os.PathLike | None = None) -> tuple[bool, str]:

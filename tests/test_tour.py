@@ -1,5 +1,7 @@
 """Chapter 00's helpers (course_lib.tour) and its exercise checkers."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +96,14 @@ def test_checkers_reject_the_usual_mistakes(capsys):
     assert check("00.otsu", tour.otsu_threshold)
     assert not check("00.otsu", lambda v: float(np.mean(v)))
     assert "mean" in capsys.readouterr().out
+
+
+def test_shown_path_hides_the_machine_folders(tmp_path, monkeypatch):
+    from course_lib.tour import shown_path
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert shown_path(tmp_path) == "$COURSE_DATA_DIR"
+    assert shown_path(tmp_path / "DRIVE") == "$COURSE_DATA_DIR/DRIVE"
+    project = Path(cl.__file__).resolve().parents[1]
+    assert shown_path(project / "data" / "ECSSD") == "<project>/data/ECSSD"
+    assert shown_path("/somewhere/else") == "/somewhere/else"

@@ -397,3 +397,24 @@ def test_full_mode_trains_on_duts_and_evaluates_on_duts_te_and_all_of_ecssd(tmp_
     assert {name: len(ds) for name, ds in data.evaluation.items()} == {"DUTS-TE": 3, "ECSSD": 5}
     model = salient.compare_arms(data, seeds=(0,), keep_seed=0, progress=False)[0].model
     assert salient.evaluate(model, data.evaluation["ECSSD"], batch_size=2)["images"] == 5
+
+
+def test_exercise_checkers_recognise_the_usual_mistakes(capsys):
+    def dropped_term(outputs, mask):
+        return sum(F.binary_cross_entropy_with_logits(d, mask) for d in outputs[1:])
+
+    def sigmoid_then_bce(outputs, mask):
+        return sum(F.binary_cross_entropy(torch.sigmoid(d), mask) for d in outputs)
+
+    def no_residual(block, x):
+        return block(x) - block.conv_in(x)
+
+    def pooled(probs, masks):
+        return cl.metrics.max_f_beta(probs, masks)[0]
+
+    for name, answer, hint in (("09.u2net_loss", dropped_term, "the fused output d0"),
+                               ("09.u2net_loss", sigmoid_then_bce, "sigmoid followed by"),
+                               ("09.rsu_forward", no_residual, "the residual is missing"),
+                               ("09.max_f", pooled, "you pooled the pixels")):
+        assert not cl.exercises.check(name, answer)
+        assert hint in capsys.readouterr().out
