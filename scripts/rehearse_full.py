@@ -8,7 +8,8 @@ every evaluation at a couple of images.
 
 It proves that full mode runs end to end (the numbers it prints are not results). Each chapter runs in a
 fresh kernel on a temporary copy, from a temporary working folder, so the stored notebooks and the
-repository's ``runs/`` are never touched. Prints each chapter's wall time; exits 1 if any chapter failed.
+repository's ``runs/`` are never touched. Prints each chapter's wall time, its slowest cell and the time
+spent outside the cells; exits 1 if any chapter failed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -44,11 +46,31 @@ def rehearse(notebook: Path, keep: Path | None = None, timeout: int = 300) -> tu
     raise AssertionError("unreachable")
 
 
+def _cell_seconds(cell: nbformat.NotebookNode) -> float | None:
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return None
+    return (datetime.fromisoformat(end.replace("Z", "+00:00"))
+            - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def timing_summary(nb: nbformat.NotebookNode, total: float) -> str:
+    """Where an executed notebook's time went: its slowest cell and the time outside the cells (kernel
+    start and stop). Printed with every chapter, so that a slow run in CI shows where it waited."""
+    cells = [(t, i) for i, cell in enumerate(nb.cells) if (t := _cell_seconds(cell)) is not None]
+    if not cells:
+        return ""
+    slowest, index = max(cells)
+    outside = total - sum(t for t, _ in cells)
+    return f" (slowest cell {index}: {slowest:.0f} s; outside the cells {outside:.0f} s)"
+
+
 def _rehearse_once(notebook: Path, keep: Path | None, timeout: int) -> tuple[bool, float, str]:
     nb = nbformat.read(notebook, as_version=4)
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as work:
         shutil.copy(notebook, Path(work) / notebook.name)  # chapters may read files beside themselves
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
                                 resources={"metadata": {"path": work}})
         start = time.perf_counter()
         try:
@@ -58,6 +80,8 @@ def _rehearse_once(notebook: Path, keep: Path | None, timeout: int) -> tuple[boo
             lines = [line for line in str(err).splitlines() if line.strip()]
             ok, why = False, (lines[-1] if lines else "cell failed")[:300]
         seconds = time.perf_counter() - start
+    if ok:
+        why = timing_summary(nb, seconds)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, keep / notebook.name)
@@ -81,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     for notebook in notebooks:
         ok, seconds, why = rehearse(notebook.resolve(), args.keep)
         failed += not ok
-        print(f"{notebook.name}: {'ok' if ok else 'FAILED'} in {seconds:.0f} s{'' if ok else ': ' + why}",
+        print(f"{notebook.name}: {'ok' if ok else 'FAILED'} in {seconds:.0f} s{why if ok else ': ' + why}",
               flush=True)
     print(f"full-mode rehearsal: {len(notebooks) - failed} chapter(s) ran, {failed} failed "
           f"({time.perf_counter() - total:.0f} s)")

@@ -34,7 +34,7 @@ def test_rehearsal_runs_in_full_mode_with_the_cap_and_reports_failures(tmp_path,
     monkeypatch.chdir(tmp_path)
     assert _script().main([str(good), str(bad), "--max-steps", "1", "--keep", str(tmp_path / "ran")]) == 1
     out = capsys.readouterr().out
-    assert "01_good.ipynb: ok" in out
+    assert "01_good.ipynb: ok" in out and "slowest cell 0:" in out and "outside the cells" in out
     assert "02_bad.ipynb: FAILED" in out and "this chapter is broken" in out
     assert "1 chapter(s) ran, 1 failed" in out
     assert not (tmp_path / "runs_here.txt").exists()  # the chapter ran elsewhere
