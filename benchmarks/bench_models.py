@@ -1,19 +1,17 @@
-"""Per-model training-step benchmark: parameters, MACs, forward+backward time, images/s, peak memory.
+"""Per-model benchmark: parameters, MACs, time per training step (or forward pass), images/s, peak memory.
 
     python benchmarks/bench_models.py                       # every registered model, current mode's size
     python benchmarks/bench_models.py --models unet u2netp --size 256 --batch 4 --steps 5
+    python benchmarks/bench_models.py --models u2net u2netp --size 320 --batch 1 --inference
     python benchmarks/bench_models.py --mode full --device cuda --amp --channels-last
 
-Each model runs in its own subprocess so the peak memory is its own: on CUDA the allocator's peak
-(``torch.cuda.max_memory_allocated``), on CPU the process's peak resident set size minus the resident
-size measured just before the model was built.
+Each model runs in its own process (:func:`course_lib.benchmark.measure_isolated`) so the peak memory is
+its own: on CUDA the allocator's peak, on CPU the growth of the process's resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 
 MODE_SIZES = {"smoke": (64, 2), "quick": (128, 4), "full": (256, 8)}
@@ -40,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--inference", action="store_true", help="time forward passes (eval mode) instead")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     import course_lib as cl
@@ -49,11 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size or MODE_SIZES[mode][0]
     batch = args.batch or MODE_SIZES[mode][1]
     device = args.device or cl.config.get_device().type
-    if args.one:
-        print(json.dumps(measure(args.one, size, batch, args.steps, device, args.amp, args.channels_last,
-                                 args.threads, inference=args.inference)))
-        return 0
-
     names = args.models or cl.list_models()
     what = "forward passes (eval)" if args.inference else "steps (forward + backward + Adam)"
     print(f"device {device}, input {size}x{size}, batch {batch}, median of {args.steps} {what}"
@@ -64,17 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     failed = 0
     for name in names:
-        cmd = [sys.executable, __file__, "--one", name, "--size", str(size), "--batch", str(batch),
-               "--steps", str(args.steps), "--device", device]
-        cmd += ["--amp"] * args.amp + ["--channels-last"] * args.channels_last
-        cmd += ["--inference"] * args.inference
-        cmd += ["--threads", str(args.threads)] if args.threads else []
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
+        try:
+            r = cl.benchmark.measure_isolated(name, size, batch, args.steps, device, args.amp,
+                                              args.channels_last, args.threads, args.inference)
+        except RuntimeError as err:
             failed += 1
-            print(f"{name:<16} failed: {result.stderr.strip().splitlines()[-1] if result.stderr else '?'}")
+            print(f"{name:<16} {err}")
             continue
-        r = json.loads(result.stdout.strip().splitlines()[-1])
         macs = "-" if r["gmacs_per_image"] is None else f"{r['gmacs_per_image']:.2f}"
         print(f"{name:<16}{r['params']:>13,}{macs:>11}{r['size']:>6}{r['step_s']:>9.3f}"
               f"{r['images_per_s']:>8.1f}{r['peak_mb']:>9.0f}")

@@ -33,18 +33,15 @@ from course_lib.blocks.rsu import RSU, ResidualREBN, rebnconv
 from course_lib.data import load as load_dataset
 from course_lib.data import transforms as T
 from course_lib.data.real.common import DatasetNotFoundError
-from course_lib.inspect_model import count_macs
+from course_lib.inspect_model import count_macs, parameter_count
 from course_lib.metrics import (
     salient_image_curves,
-    salient_pr_curve,
-    salient_scores,
     salient_summary,
     segmentation_scores,
 )
 from course_lib.models import create_model
 from course_lib.protocols import sweep
 from course_lib.protocols.sweep import ArmResult, CosineLR, EpochRecorder, run_sweep
-from course_lib.training.history import History
 
 __all__ = [
     "BLOCK_ARMS",
@@ -62,9 +59,6 @@ __all__ = [
     "plan_for",
     "summarise",
 ]
-
-OUTPUT_NAMES = ("fused d0", "d1", "d2", "d3", "d4", "d5", "d6")
-
 
 @dataclass(frozen=True)
 class SalientPlan:
@@ -102,10 +96,6 @@ def plan_for(mode: str | None = None, **overrides: Any) -> SalientPlan:
     return replace(_PLANS[config.check_mode(mode or config.get_mode())], **overrides)
 
 
-def _count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def _unet(base: int, in_channels: int = 3) -> nn.Module:
     return create_model("unet", in_channels=in_channels, out_channels=1,
                         widths=tuple(base * 2**k for k in range(5)))
@@ -121,7 +111,7 @@ def matched_unet_widths(model: nn.Module, by: str = "parameters", size: int = 32
     shape = (1, in_channels, size, size)
 
     def cost(m: nn.Module) -> float:
-        return _count(m) if by == "parameters" else count_macs(m, shape)
+        return parameter_count(m) if by == "parameters" else count_macs(m, shape)
 
     target = cost(model)
     # parameters and MACs of this U-Net are exact quadratics in k (every width is a multiple of k):
@@ -145,12 +135,13 @@ def _label(model_name: str) -> str:
 def arms_for(plan: SalientPlan) -> dict[str, tuple[str, Any]]:
     """Arm label -> (kind, detail): the U^2-Net of the plan and the U-Nets matched to it."""
     out: dict[str, tuple[str, Any]] = {}
+    reference = create_model(plan.model)
     for arm in plan.arms:
         if arm == "u2net":
             out[_label(plan.model)] = ("u2net", plan.model)
         elif arm in ("same parameters", "same MACs"):
             by = "parameters" if arm == "same parameters" else "macs"
-            widths = matched_unet_widths(create_model(plan.model), by, plan.crop or plan.size)
+            widths = matched_unet_widths(reference, by, plan.crop or plan.size)
             out[f"U-Net, {arm}"] = ("unet", widths)
         else:
             raise ValueError(f"Unknown arm {arm!r}; use 'same parameters', 'same MACs' or 'u2net'.")
@@ -259,12 +250,15 @@ class SideOutputRecorder(EpochRecorder):
 
 
 def score(model: nn.Module, images: torch.Tensor, masks: torch.Tensor
-          ) -> tuple[dict[str, float], torch.Tensor]:
-    """MAE, max F-beta (and its threshold) and Dice at 0.5 of the final output; and the probabilities."""
+          ) -> tuple[dict[str, float], torch.Tensor, dict[str, np.ndarray]]:
+    """The final output's MAE, max F-beta (and its threshold) and Dice at 0.5; its probabilities; and its
+    precision-recall curve (:func:`course_lib.metrics.salient_summary`)."""
     prob = engine.predict(model, images, batch_size=4)
-    scores = salient_scores(prob, masks)
+    summary = salient_summary(salient_image_curves(prob, masks))
+    scores = {k: summary[k] for k in ("mae", "max_f", "threshold")}
     scores["dice"] = segmentation_scores(prob, masks)["dice"]
-    return scores, prob
+    curve = {k: summary[k] for k in ("thresholds", "precision", "recall", "f_beta")}
+    return scores, prob, curve
 
 
 @torch.inference_mode()
@@ -284,15 +278,21 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 16) -> dict[s
     return {**salient_summary(curves), "images": len(curves["mae"])}
 
 
-def _train(model: nn.Module, data: SalientData, seed: int, steps: int, callbacks: list[Any],
-           device: str | torch.device | None) -> tuple[History, float]:
+def _run(arm: str, seed: int, model: nn.Module, data: SalientData, steps: int,
+         recorder: SideOutputRecorder | None, device: str | torch.device | None,
+         images: torch.Tensor, masks: torch.Tensor) -> ArmResult:
+    """Train ``model`` for ``steps`` steps (Adam with a cosine decay, BCE with logits on every output,
+    channels-last) and score it on ``images``."""
     plan = data.plan
     start = time.perf_counter()
     history = engine.fit(model, data.train, None, epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr,
                          loss="bce", seed=seed, device=device, progress=False,
                          max_steps_per_epoch=max(1, steps // plan.epochs),
-                         callbacks=[CosineLR(plan.lr), *callbacks], channels_last=True)
-    return history, time.perf_counter() - start
+                         callbacks=[CosineLR(plan.lr), *([recorder] if recorder else [])], channels_last=True)
+    seconds = time.perf_counter() - start
+    scores, prob, curve = score(model, images, masks)
+    return ArmResult(arm, seed, scores, parameter_count(model), seconds, history, model, recorder, prob,
+                     {"pr_curve": curve})
 
 
 def compare_arms(data: SalientData, seeds: Sequence[int] | None = None,
@@ -310,14 +310,10 @@ def compare_arms(data: SalientData, seeds: Sequence[int] | None = None,
     images, masks = data.batch()
 
     def train(arm: str, seed: int) -> ArmResult:
-        model = make_arm_model(arm, plan, seed, table)
-        recorder = None
-        if record_images is not None and table[arm][0] == "u2net":
-            recorder = SideOutputRecorder(record_images)
-        history, seconds = _train(model, data, seed, plan.steps, [recorder] if recorder else [], device)
-        scores, prob = score(model, images, masks)
-        return ArmResult(arm, seed, scores, _count(model), seconds, history, model, recorder, prob,
-                         {"pr_curve": salient_pr_curve(prob, masks)})
+        records = record_images is not None and table[arm][0] == "u2net"
+        recorder = SideOutputRecorder(record_images) if records else None
+        return _run(arm, seed, make_arm_model(arm, plan, seed, table), data, plan.steps, recorder, device,
+                    images, masks)
 
     return run_sweep(chosen, plan.seeds if seeds is None else seeds, train, keep_seed, progress)
 
@@ -331,10 +327,7 @@ def compare_blocks(data: SalientData, seeds: Sequence[int] | None = None, keep_s
 
     def train(arm: str, seed: int) -> ArmResult:
         model = make_block_model(arm, seed)
-        history, seconds = _train(model, data, seed, plan.block_steps, [], device)
-        scores, prob = score(model, images, masks)
-        return ArmResult(arm, seed, scores, _count(model), seconds, history, model, None, prob,
-                         {"pr_curve": salient_pr_curve(prob, masks)})
+        return _run(arm, seed, model, data, plan.block_steps, None, device, images, masks)
 
     return run_sweep(BLOCK_ARMS, plan.seeds if seeds is None else seeds, train, keep_seed, progress,
                      desc="blocks x seeds")

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
@@ -121,6 +122,16 @@ def image_axis(ax: Axes, title: str | None = None) -> None:
         spine.set_visible(False)
     if title:
         ax.set_title(title)
+
+
+def arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], colour: str = "black", *,
+          lw: float = 1.4, alpha: float = 1.0, style: str = "-|>", rad: float = 0.0, shrink: float = 2.0,
+          mutation_scale: float = 12) -> None:
+    """An arrow from ``start`` to ``end`` in data coordinates for the architecture figures; ``rad`` bends it
+    (``arc3``), ``shrink`` stops it that many points short of both ends."""
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=mutation_scale, color=colour,
+                                 lw=lw, alpha=alpha, connectionstyle=f"arc3,rad={rad}", shrinkA=shrink,
+                                 shrinkB=shrink))
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:

@@ -11,13 +11,14 @@ import torch
 import torch.nn as nn
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import FancyBboxPatch
 
 from course_lib.viz._arrays import as_image, as_map
 from course_lib.viz._style import (
     HEAT_CMAP,
     OKABE_ITO,
     PALETTE,
+    arrow,
     figure_and_axes,
     image_axis,
     new_figure,
@@ -116,9 +117,8 @@ def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, colour: st
 
 
 def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], colour: str = "black",
-           style: str = "-|>", lw: float = 1.4, connection: str = "arc3") -> None:
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=12, color=colour, lw=lw,
-                                 connectionstyle=connection))
+           style: str = "-|>", lw: float = 1.4, rad: float = 0.0) -> None:
+    arrow(ax, start, end, colour, lw=lw, style=style, rad=rad)
 
 
 def _stage_shapes(model: nn.Module, size: int) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
@@ -179,7 +179,7 @@ def draw_gated_unet(model: nn.Module, size: int = 128) -> Figure:
         _arrow(ax, (gx + 0.35, y), skip_end, colour=OKABE_ITO["blue"], lw=2)
         source = (x - 1 - 0.2, y - 1 + 0.25)  # top edge of the coarser decoder box (or the bottleneck)
         _arrow(ax, source, (gx + 0.1, y - 0.18), colour=OKABE_ITO["vermillion"], lw=1.4, style="-|>",
-               connection="arc3,rad=-0.2")
+               rad=-0.2)
         ax.text((source[0] + gx) / 2 + 0.05, y - 0.55, "g" if gate.coarse_gating else "g = up(·)",
                 color=OKABE_ITO["vermillion"], fontsize=11, ha="center")
     gate_kinds = {type(getattr(s, "gate", None)).__name__ for s in model.decoder} - {"NoneType"}
@@ -218,7 +218,7 @@ def draw_recurrent_unrolled(block: nn.Module) -> Figure:
         else:
             _box(ax, cx - 1, 0, 0.45, 0.45, "+", "#FFFFFF", fontsize=14)
             _arrow(ax, (cx - 1.45, 0), (cx - 1.23, 0))
-            _arrow(ax, (0.2, -0.3), (cx - 1, -0.23), colour=OKABE_ITO["blue"], connection="arc3,rad=0.25")
+            _arrow(ax, (0.2, -0.3), (cx - 1, -0.23), colour=OKABE_ITO["blue"], rad=0.25)
             _arrow(ax, (cx - 0.77, 0), (cx - 0.55, 0))
         _box(ax, cx, 0, 1.1, 0.6, "conv\n(shared)", OKABE_ITO["yellow"], fontsize=11)
         ax.text(cx, 0.55, f"step {step}", ha="center", fontsize=11)

@@ -11,10 +11,10 @@ import torch
 import torch.nn as nn
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import FancyBboxPatch
 
 from course_lib.viz._arrays import as_image, as_map
-from course_lib.viz._style import OKABE_ITO, PROB_CMAP, figure_and_axes, image_axis, new_figure, styled
+from course_lib.viz._style import OKABE_ITO, PROB_CMAP, arrow, figure_and_axes, image_axis, new_figure, styled
 
 __all__ = ["draw_u2net", "plot_pr_curves", "plot_side_outputs"]
 
@@ -40,10 +40,9 @@ def _mini_u(ax: Axes, x: float, y: float, w: float, h: float, height: int, dilat
     ax.plot(xs, ys, "-o", color=colour, lw=1.6, ms=3.2)
 
 
-def _arrow(ax: Axes, a: tuple[float, float], b: tuple[float, float], colour: str, style: str = "-|>",
-           rad: float = 0.0, lw: float = 1.6) -> None:
-    ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=12, color=colour, lw=lw,
-                                 connectionstyle=f"arc3,rad={rad}", shrinkA=2, shrinkB=2))
+def _arrow(ax: Axes, a: tuple[float, float], b: tuple[float, float], colour: str, rad: float = 0.0,
+           lw: float = 1.6) -> None:
+    arrow(ax, a, b, colour, lw=lw, rad=rad)
 
 
 @styled

@@ -11,9 +11,9 @@ import torch.nn as nn
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Circle, FancyArrowPatch
+from matplotlib.patches import Circle
 
-from course_lib.viz._style import OKABE_ITO, figure_and_axes, styled
+from course_lib.viz._style import OKABE_ITO, arrow, figure_and_axes, styled
 
 __all__ = ["draw_nested_grid", "plot_pruning_tradeoff"]
 
@@ -27,9 +27,8 @@ def _node_channels(module: nn.Module) -> tuple[int, int]:
 
 
 def _arrow(ax: Axes, a: tuple[float, float], b: tuple[float, float], colour: str, lw: float, alpha: float,
-           rad: float = 0.0, style: str = "-|>") -> None:
-    ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=11, color=colour, lw=lw, alpha=alpha,
-                                 connectionstyle=f"arc3,rad={rad}", shrinkA=17, shrinkB=17))
+           rad: float = 0.0) -> None:
+    arrow(ax, a, b, colour, lw=lw, alpha=alpha, rad=rad, shrink=17, mutation_scale=11)
 
 
 @styled
