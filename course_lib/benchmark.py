@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["measure", "measure_isolated"]
+__all__ = ["measure", "measure_isolated", "measure_many_isolated"]
 
 # In-channel counts the models are usually built with in the course.
 IN_CHANNELS = {"unet_original": 1}
@@ -79,10 +80,11 @@ def measure(name: str, size: int, batch: int = 1, steps: int = 3, device: str | 
     if name == "unet_original":
         size = 16 * round((size - 12) / 16) + 12  # nearest valid input size (16k + 12)
     dev = cl.config.get_device(device)
-    in_channels = IN_CHANNELS.get(name, 3)
+    kwargs = {"in_channels": IN_CHANNELS.get(name, 3), "out_channels": 1 if name != "unet_original" else 2,
+              **dict(cfg or {})}
+    in_channels = kwargs["in_channels"]
     base_rss = _start_peak_tracking()
-    model = cl.create_model(name, in_channels=in_channels, out_channels=1 if name != "unet_original" else 2,
-                            **dict(cfg or {}))
+    model = cl.create_model(name, **kwargs)
     params = sum(p.numel() for p in model.parameters())
     gmacs = cl.inspect_model.count_macs(model, (1, in_channels, size, size)) / 1e9 if macs else None
     model.to(dev)
@@ -131,7 +133,8 @@ def measure(name: str, size: int, batch: int = 1, steps: int = 3, device: str | 
 
 def measure_isolated(name: str, size: int, batch: int = 1, steps: int = 3, device: str | None = None,
                      amp: bool = False, channels_last: bool = False, threads: int | None = None,
-                     inference: bool = False, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     inference: bool = False, cfg: Mapping[str, Any] | None = None, macs: bool = True
+                     ) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (its own peak memory); raises ``RuntimeError`` with the
     child's last error line if the measurement fails. A ``COURSE_MAX_STEPS`` rehearsal (which proves the
     path, not the speed) times one pass at no more than 64 px."""
@@ -145,6 +148,7 @@ def measure_isolated(name: str, size: int, batch: int = 1, steps: int = 3, devic
     cmd += ["--amp"] * amp + ["--channels-last"] * channels_last + ["--inference"] * inference
     cmd += ["--threads", str(threads)] if threads else []
     cmd += ["--cfg", json.dumps(dict(cfg))] if cfg else []
+    cmd += [] if macs else ["--no-macs"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no message"
@@ -152,10 +156,58 @@ def measure_isolated(name: str, size: int, batch: int = 1, steps: int = 3, devic
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _rehearsal_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    from course_lib.config import max_steps
+
+    job = dict(job)
+    if max_steps() is not None:
+        job.update(steps=1, size=min(int(job["size"]), 64))
+    return job
+
+
+def measure_many_isolated(jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`measure` for each job (a dict of its arguments), each with its own peak memory, cheaply: on
+    Linux one fresh interpreter imports torch once and forks a process per job (no torch op runs before
+    the fork, so its thread pool is not copied half-started); elsewhere one fresh process per job. Raises
+    ``RuntimeError`` naming the job that failed."""
+    jobs = [_rehearsal_job(job) for job in jobs]
+    if not sys.platform.startswith("linux"):
+        return [measure_isolated(**job) for job in jobs]
+    cmd = [sys.executable, "-m", "course_lib.benchmark", "--jobs", json.dumps(jobs)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no message"
+        raise RuntimeError(f"measuring the models failed: {last}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _forked(job: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``measure(**job)`` in a forked child and return its result (or raise its error)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: measure, send one JSON line, leave without running the parent's cleanup
+        os.close(read)
+        try:
+            payload = {"ok": measure(**job)}
+        except Exception as err:
+            payload = {"error": f"{type(err).__name__}: {err}"}
+        with os.fdopen(write, "w") as out:
+            out.write(json.dumps(payload))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as source:
+        payload = json.loads(source.read() or '{"error": "the measuring process died"}')
+    os.waitpid(pid, 0)
+    if "error" in payload:
+        raise RuntimeError(f"measuring {job.get('name')} failed: {payload['error']}")
+    return payload["ok"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure one model (prints one JSON line).")
-    parser.add_argument("name")
-    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("name", nargs="?")
+    parser.add_argument("--jobs", type=json.loads, help="a JSON list of measure() arguments, one fork each")
+    parser.add_argument("--size", type=int)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--device")
@@ -164,9 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inference", action="store_true")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--cfg", type=json.loads, default=None)
+    parser.add_argument("--no-macs", action="store_true", help="skip counting multiply-adds")
     a = parser.parse_args(argv)
+    if a.jobs is not None:
+        import torch  # noqa: F401 - imported once here, shared by every forked child
+
+        import course_lib  # noqa: F401
+
+        print(json.dumps([_forked(job) for job in a.jobs]))
+        return 0
+    if a.name is None or a.size is None:
+        parser.error("give a model name and --size (or --jobs)")
     print(json.dumps(measure(a.name, a.size, a.batch, a.steps, a.device, a.amp, a.channels_last, a.threads,
-                             inference=a.inference, cfg=a.cfg)))
+                             macs=not a.no_macs, inference=a.inference, cfg=a.cfg)))
     return 0
 
 

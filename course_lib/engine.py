@@ -46,7 +46,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from course_lib.blocks.conv import center_crop
+from course_lib.blocks.conv import center_crop_to
 from course_lib.config import MAX_STEPS_ENV, batch_limit, eval_limit, get_device, max_steps, seed_everything
 from course_lib.cpu_policy import ThreadGovernor
 from course_lib.data import loader as data_loader
@@ -354,9 +354,9 @@ def _collect(
     device = torch.device(device)
     model.to(device)
     if isinstance(data, torch.Tensor):
-        if data.dim() != 4:
-            raise ValueError(f"predict needs an N x C x H x W tensor, got shape {tuple(data.shape)}; "
-                             "add the batch axis with x[None].")
+        if data.dim() not in (4, 5):
+            raise ValueError(f"predict needs an N x C x H x W tensor (N x C x D x H x W for volumes), got "
+                             f"shape {tuple(data.shape)}; add the batch axis with x[None].")
         loader = data.split(batch_size)
     else:
         loader = make_loader(data, batch_size, device=device)
@@ -474,13 +474,12 @@ def make_loader(
 
 
 def _crop_targets(model: nn.Module, outputs: Any, *targets: torch.Tensor | None) -> tuple:
-    """Valid-convolution models (the original U-Net) predict only the centre of their input, so the
-    targets are centre-cropped to the output; other models must already match (checked by the loss)."""
+    """Valid-convolution models (the original U-Net, the 3D U-Net) predict only the centre of their input,
+    so the targets are centre-cropped to the output; other models must already match (checked by the loss)."""
     if not getattr(model, "context_margin", 0):
         return targets
     final = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-    height, width = final.shape[-2:]
-    return tuple(None if t is None else center_crop(t, height, width) for t in targets)
+    return tuple(None if t is None else center_crop_to(t, tuple(final.shape[2:])) for t in targets)
 
 
 def _amp_dtype(amp: str | bool, device: torch.device) -> torch.dtype | None:

@@ -10,6 +10,7 @@ Activations are taken with forward hooks (removed again, even on error), so they
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -32,20 +33,27 @@ def parameter_count(module: nn.Module, trainable_only: bool = False) -> int:
 
 @torch.no_grad()
 def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """Multiply-accumulates of one forward pass on a zero input of ``input_shape`` (e.g. ``(1, 3, 320,
-    320)``): those of the convolutions and matrix products, counted by ``torch.utils.flop_counter``
-    (FLOPs / 2). Normalisation, activations, pooling and resizing are not counted (they are cheap)."""
+    """Multiply-accumulates of one forward pass on an input of ``input_shape`` (e.g. ``(1, 3, 320, 320)``):
+    those of the convolutions and matrix products, counted by ``torch.utils.flop_counter`` (FLOPs / 2).
+    Normalisation, activations, pooling and resizing are not counted (they are cheap). The pass runs on a
+    copy of the model on the ``meta`` device (shapes only, no arithmetic), so big models and inputs cost
+    nothing; a model with an operation ``meta`` cannot run is counted on a real zero input instead."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    device = next(model.parameters()).device
+    def counted(net: nn.Module, device: torch.device | str) -> int:
+        with FlopCounterMode(display=False) as counter:
+            net(torch.zeros(tuple(input_shape), device=device))
+        return int(counter.get_total_flops()) // 2
+
     was_training = model.training
     model.eval()
     try:
-        with FlopCounterMode(display=False) as counter:
-            model(torch.zeros(tuple(input_shape), device=device))
+        try:
+            return counted(copy.deepcopy(model).to("meta"), "meta")
+        except (NotImplementedError, RuntimeError):
+            return counted(model, next(model.parameters()).device)
     finally:
         model.train(was_training)
-    return int(counter.get_total_flops()) // 2
 
 
 def _resolve(model: nn.Module, layers: Sequence[str] | None) -> dict[str, nn.Module]:

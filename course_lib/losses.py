@@ -6,8 +6,10 @@
   ``sigmoid(logits)``) or ``C = 2`` (softmax: foreground probability ``softmax(logits, 1)[:, 1]``).
 - ``mask``: ``N x 1 x H x W`` in ``{0, 1}`` (``N x H x W`` is accepted too).
 - ``weight``: an optional per-pixel weight map shaped like ``mask`` (the U-Net paper's ``w(x)``). Only
-  ``weighted_cross_entropy`` uses it; the others accept and ignore it, so one dataset that provides
-  weight maps can be trained with any loss and the effect of the weights compared.
+  ``weighted_cross_entropy`` and ``masked_cross_entropy`` (0 = not annotated, the 3D U-Net's sparse
+  labels) use it; the others accept and ignore it, so one dataset that provides weight maps can be
+  trained with any loss and the effect of the weights compared.
+- Volumes work the same way: ``N x C x D x H x W`` logits and ``N x 1 x D x H x W`` masks.
 
 Losses take logits, never probabilities: ``sigmoid`` followed by ``BCELoss`` loses precision for
 confident pixels (course bug 8), while ``binary_cross_entropy_with_logits`` computes
@@ -27,33 +29,32 @@ import torch.nn.functional as F
 
 __all__ = [
     "LOSSES", "LossFn", "MultiOutputLoss", "bce_dice_loss", "bce_loss", "dice_loss", "foreground_probability",
-    "get_loss", "weighted_cross_entropy",
+    "get_loss", "masked_cross_entropy", "weighted_cross_entropy",
 ]
 
 LossFn = Callable[..., torch.Tensor]
 
 
 def _check(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Validate shapes; return the mask as ``N x 1 x H x W`` float."""
-    if mask.dim() == 3:
+    """Validate shapes; return the mask as ``N x 1 x H x W`` (or ``N x 1 x D x H x W``) float."""
+    if mask.dim() == logits.dim() - 1:
         mask = mask.unsqueeze(1)
-    if logits.dim() != 4 or mask.dim() != 4:
-        raise ValueError(f"Expected logits N x C x H x W and a mask N x 1 x H x W, got logits "
-                         f"{tuple(logits.shape)} and mask {tuple(mask.shape)}.")
+    if logits.dim() not in (4, 5) or mask.dim() != logits.dim():
+        raise ValueError(f"Expected logits N x C x H x W and a mask N x 1 x H x W (or N x C x D x H x W for "
+                         f"volumes), got logits {tuple(logits.shape)} and mask {tuple(mask.shape)}.")
     if logits.shape[1] not in (1, 2):
         raise ValueError(f"The model outputs {logits.shape[1]} channels, but a binary mask needs 1 channel "
                          "(sigmoid) or 2 (softmax). A 3-channel sigmoid output cannot be trained against a "
                          "1-channel mask (course bug 5): create the model with out_channels=1.")
     if mask.shape[1] != 1:
         raise ValueError(f"The mask has {mask.shape[1]} channels; a binary mask has 1 (N x 1 x H x W).")
-    if logits.shape[-2:] != mask.shape[-2:] or logits.shape[0] != mask.shape[0]:
-        h, w = logits.shape[-2:]
-        mh, mw = mask.shape[-2:]
+    if logits.shape[2:] != mask.shape[2:] or logits.shape[0] != mask.shape[0]:
+        have, want = "x".join(map(str, logits.shape[2:])), "x".join(map(str, mask.shape[2:]))
         hint = ""
-        if h < mh and w < mw:
+        if all(a < b for a, b in zip(logits.shape[2:], mask.shape[2:], strict=True)):
             hint = (" A valid-convolution (unpadded) U-Net returns a smaller map than its input: centre-crop "
                     "the masks to the output size (cl.blocks.center_crop) or use a padded model.")
-        raise ValueError(f"The prediction is {h}x{w} (batch {logits.shape[0]}) but the mask is {mh}x{mw} "
+        raise ValueError(f"The prediction is {have} (batch {logits.shape[0]}) but the mask is {want} "
                          f"(batch {mask.shape[0]}); they must match pixel for pixel.{hint}")
     return mask.to(logits.dtype)
 
@@ -81,13 +82,34 @@ def weighted_cross_entropy(
     else:
         per_pixel = F.cross_entropy(logits, mask[:, 0].long(), reduction="none").unsqueeze(1)
     if weight is not None:
-        if weight.dim() == 3:
+        if weight.dim() == mask.dim() - 1:
             weight = weight.unsqueeze(1)
         if weight.shape != per_pixel.shape:
             raise ValueError(f"The weight map has shape {tuple(weight.shape)} but the mask has "
                              f"{tuple(per_pixel.shape)}; give one weight per mask pixel.")
         per_pixel = per_pixel * weight
     return per_pixel.mean()
+
+
+def masked_cross_entropy(
+    logits: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy over the annotated pixels only: ``sum_x w(x) ce(x) / sum_x w(x)``, with ``w`` 0 where
+    nothing was annotated (the 3D U-Net's sparse annotation). Whatever the mask says where ``w = 0`` has
+    no effect on the loss or its gradient. ``weight=None`` is the plain mean CE."""
+    if weight is None:
+        return weighted_cross_entropy(logits, mask)
+    mask = _check(logits, mask)
+    if weight.dim() == mask.dim() - 1:
+        weight = weight.unsqueeze(1)
+    if weight.shape != mask.shape:
+        raise ValueError(f"The annotation weight has shape {tuple(weight.shape)} but the mask has "
+                         f"{tuple(mask.shape)}; give one weight per mask voxel.")
+    if logits.shape[1] == 1:
+        per_pixel = F.binary_cross_entropy_with_logits(logits, mask, reduction="none")
+    else:
+        per_pixel = F.cross_entropy(logits, mask[:, 0].long(), reduction="none").unsqueeze(1)
+    return (per_pixel * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def bce_loss(logits: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -121,6 +143,7 @@ LOSSES: dict[str, LossFn] = {
     "dice": dice_loss,
     "bce_dice": bce_dice_loss,
     "weighted_ce": weighted_cross_entropy,
+    "masked_ce": masked_cross_entropy,
 }
 
 

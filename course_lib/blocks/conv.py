@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 
 __all__ = [
-    "ConvNormAct", "DoubleConv", "Down", "UpConcat", "UpsampleConv", "center_crop", "transposed_up",
+    "ConvNormAct", "DoubleConv", "Down", "UpConcat", "UpsampleConv", "center_crop", "center_crop_to",
+    "transposed_up",
 ]
 
 
@@ -70,6 +71,15 @@ def center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         raise ValueError(f"Cannot centre-crop a {h}x{w} map to {height}x{width}: it is smaller.")
     top, left = (h - height) // 2, (w - width) // 2
     return x[..., top:top + height, left:left + width]
+
+
+def center_crop_to(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Crop the centre of the last ``len(shape)`` axes of ``x`` to ``shape`` (any number of axes: volumes)."""
+    have = x.shape[-len(shape):]
+    if any(want > n for want, n in zip(shape, have, strict=True)):
+        raise ValueError(f"Cannot centre-crop a {tuple(have)} map to {tuple(shape)}: it is smaller.")
+    starts = [(n - want) // 2 for n, want in zip(have, shape, strict=True)]
+    return x[(..., *(slice(a, a + want) for a, want in zip(starts, shape, strict=True)))]
 
 
 class UpsampleConv(nn.Sequential):

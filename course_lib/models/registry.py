@@ -10,12 +10,15 @@ import torch.nn as nn
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: ``@register_model("unet")`` makes ``create_model("unet", **cfg)`` call it."""
+def register_model(name: str, replace: bool = False
+                   ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: ``@register_model("unet")`` makes ``create_model("unet", **cfg)`` call it.
+    ``replace=True`` lets a notebook cell that registers a model be run again."""
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _MODELS:
-            raise ValueError(f"A model named {name!r} is registered already.")
+        if name in _MODELS and not replace:
+            raise ValueError(f"A model named {name!r} is registered already; pick another name, or pass "
+                             "replace=True to register_model to redefine it (e.g. when re-running a cell).")
         _MODELS[name] = factory
         return factory
 

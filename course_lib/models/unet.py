@@ -76,6 +76,9 @@ class UNet(nn.Module):
         regularizer: ``factory(level, channels) -> nn.Module`` applied after the double conv of each
             regularised level (level ``0..depth - 1`` for encoder and decoder, ``depth`` for the bottleneck).
         regularize: which parts get it: any of ``"encoder"``, ``"bottleneck"``, ``"decoder"``.
+        block: ``block(in_channels, out_channels) -> nn.Module``, the unit of every level instead of the
+            double conv (chapter 10's ResUNet, dense and Inception U-Nets); it must keep the spatial size,
+            so it needs ``padding="same"``. ``first_block``: the unit that sees the image (default ``block``).
     """
 
     def __init__(
@@ -92,6 +95,8 @@ class UNet(nn.Module):
         init: str = "default",
         regularizer: Callable[[int, int], nn.Module] | None = None,
         regularize: Sequence[str] = ("encoder", "bottleneck"),
+        block: Callable[[int, int], nn.Module] | None = None,
+        first_block: Callable[[int, int], nn.Module] | None = None,
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
@@ -108,10 +113,14 @@ class UNet(nn.Module):
                        "batch_norm": batch_norm, "up": up, "padding": padding, "skip": skip,
                        "pad_input": pad_input, "init": init}
 
-        block = partial(DoubleConv, batch_norm=batch_norm, padding=1 if padding == "same" else 0)
+        if (block is not None or first_block is not None) and padding != "same":
+            raise ValueError("UNet: a custom block must keep the spatial size, so it needs padding='same'.")
+        if block is None:
+            block = partial(DoubleConv, batch_norm=batch_norm, padding=1 if padding == "same" else 0)
+        first_block = block if first_block is None else first_block
         w = widths
         self.encoder = nn.ModuleList(
-            [block(in_channels, w[0])] + [Down(block(w[i - 1], w[i])) for i in range(1, self.depth)]
+            [first_block(in_channels, w[0])] + [Down(block(w[i - 1], w[i])) for i in range(1, self.depth)]
         )
         self.bottleneck = Down(block(w[-2], w[-1]))
         decoder = []

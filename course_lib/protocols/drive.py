@@ -515,12 +515,17 @@ def predict_images(model: nn.Module, images: torch.Tensor, batch_size: int = 2,
         out = []
         for chunk in images.split(batch_size):
             chunk = chunk.to(device)
-            probs = [torch.sigmoid(model(chunk.flip(d) if d else chunk).float()) for d in variants]
+            probs = [torch.sigmoid(_final(model(chunk.flip(d) if d else chunk)).float()) for d in variants]
             out.append(torch.stack([p.flip(d) if d else p for p, d in zip(probs, variants, strict=True)])
                        .mean(0).cpu())
     finally:
         model.train(was_training)
     return torch.cat(out)[..., :height, :width]
+
+
+def _final(outputs: Any) -> torch.Tensor:
+    """The final output of a model (the first of a multi-output model's list: UNet++, U^2-Net)."""
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 
 def _pad_for(model: nn.Module, images: torch.Tensor) -> torch.Tensor:

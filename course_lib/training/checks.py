@@ -21,22 +21,24 @@ class TrainingError(RuntimeError):
     """A mistake in how training was set up (shapes, channels, sizes, a diverging loss)."""
 
 
-def first_conv(model: nn.Module) -> nn.Conv2d | None:
-    """The model's first ``Conv2d`` (in registration order), which sees the input image."""
-    return next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+def first_conv(model: nn.Module) -> nn.Conv2d | nn.Conv3d | None:
+    """The model's first ``Conv2d`` or ``Conv3d`` (in registration order), which sees the input image."""
+    return next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))), None)
 
 
 def check_input(model: nn.Module, image_shape: tuple[int, ...]) -> None:
     """Before the first step: do the images have the channels and a size the model can take?
 
-    ``image_shape`` is ``C x H x W`` of one sample. If the model defines
-    ``check_input_size(height, width)`` (raising ValueError for sizes it cannot take), it is called.
+    ``image_shape`` is ``C x H x W`` of one sample (``C x D x H x W`` for a 3D model). If the model defines
+    ``check_input_size(*sizes)`` (raising ValueError for sizes it cannot take), it is called.
     """
-    if len(image_shape) != 3:
-        raise TrainingError(f"Each image must be C x H x W, got shape {tuple(image_shape)}. "
-                            "Add a channel axis to grayscale images (image[None]).")
-    channels, height, width = image_shape
     conv = first_conv(model)
+    spatial = 3 if isinstance(conv, nn.Conv3d) else 2
+    if len(image_shape) != spatial + 1:
+        layout = "C x D x H x W" if spatial == 3 else "C x H x W"
+        raise TrainingError(f"Each image must be {layout} for this model, got shape {tuple(image_shape)}. "
+                            "Add a channel axis to grayscale images (image[None]).")
+    channels, *sizes = image_shape
     if conv is not None and conv.in_channels != channels:
         raise TrainingError(
             f"The model's first convolution expects {conv.in_channels} input channel(s) but the images have "
@@ -46,9 +48,9 @@ def check_input(model: nn.Module, image_shape: tuple[int, ...]) -> None:
     check_size = getattr(model, "check_input_size", None)
     if callable(check_size):
         try:
-            check_size(height, width)
+            check_size(*sizes)
         except ValueError as err:
-            raise TrainingError(f"The model cannot take {height}x{width} inputs: {err}") from None
+            raise TrainingError(f"The model cannot take {'x'.join(map(str, sizes))} inputs: {err}") from None
 
 
 _SIZE_WORDS = ("size", "shape", "dimension", "match")

@@ -5,7 +5,8 @@ Every function accepts torch tensors or numpy arrays, returns the matplotlib Fig
 assign the result (``fig = cl.viz.overlay(...)``) or end the line with ``;`` to avoid a second copy.
 Style is applied per call (``use_course_style``); global rcParams are never changed.
 General figures live in ``images`` and ``curves``; each chapter's own figures in a module named after its
-topic (``attention``, ``dropblock``, ``se``, ``unetpp``, ``receptive_field``, ``tiling``), re-exported here.
+topic (``attention``, ``dropblock``, ``family``, ``se``, ``unetpp``, ``receptive_field``, ``tiling``),
+re-exported here.
 
 TP / FP / FN colours (Okabe-Ito based): TP white, FP orange, FN sky blue on a dimmed grey image.
 """
@@ -29,6 +30,7 @@ from course_lib.viz.attention import (
 )
 from course_lib.viz.curves import compare_bars, history_to_dict, plot_learning_curves, plot_roc
 from course_lib.viz.dropblock import plot_block_mask, plot_drop_rates, plot_keep_prob_schedule
+from course_lib.viz.family import draw_units, plot_pareto, plot_sparse_labels, plot_volume_predictions
 from course_lib.viz.images import (
     IMAGE_STRENGTH,
     OUTSIDE_FOV_STRENGTH,
@@ -65,6 +67,7 @@ __all__ = [
     "draw_nested_grid",
     "draw_recurrent_unrolled",
     "draw_u2net",
+    "draw_units",
     "feature_map_grid",
     "heatmap",
     "history_to_dict",
@@ -80,6 +83,7 @@ __all__ = [
     "plot_keep_prob_schedule",
     "plot_learning_curves",
     "plot_overlap_tile",
+    "plot_pareto",
     "plot_pr_curves",
     "plot_propagation",
     "plot_pruning_tradeoff",
@@ -88,6 +92,8 @@ __all__ = [
     "plot_se_by_group",
     "plot_seams",
     "plot_side_outputs",
+    "plot_sparse_labels",
+    "plot_volume_predictions",
     "plot_weight_map",
     "save_figure",
     "se_weight_heatmap",

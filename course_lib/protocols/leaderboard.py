@@ -1,0 +1,260 @@
+"""Chapter 10's leaderboard: every 2D model of the course trained the same way on the same task, then
+measured for accuracy and for cost.
+
+- :data:`LEADERBOARD`: the models, by registry name; :func:`model_config` gives each one's widths in a
+  plan (scaled down together in quick mode, the papers' widths in full mode).
+- :func:`plan_for` / :class:`LeaderboardPlan`: budget per mode. The task is chapter 06's retinal-vessel
+  segmentation (DRIVE when it is in the data folder, else ``synthetic-vessels``): thin structures, where
+  pixels are scarce and context matters.
+- :func:`train_leaderboard`: every model x seed with one protocol (same patches per seed, steps, Adam,
+  per-step cosine decay, BCE with logits summed over a model's outputs, DropBlock ramp where a model has
+  it), scored on whole held-out images inside the field of view.
+- :func:`measure_costs`: parameters, multiply-adds per image, inference images/s and peak memory, each
+  model in a fresh process (:func:`course_lib.benchmark.measure_isolated`).
+- :func:`leaderboard_rows` and :func:`pareto_front`: the table and the models no other model beats on
+  both accuracy and cost.
+
+``benchmarks/bench_leaderboard.py`` runs the same code from the command line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from course_lib import config
+from course_lib.benchmark import measure_many_isolated
+from course_lib.inspect_model import count_macs, parameter_count
+from course_lib.models import create_model
+from course_lib.protocols import drive, sweep
+from course_lib.protocols.sweep import ArmResult, run_sweep
+from course_lib.recipes import drive_recipe
+
+__all__ = [
+    "BASELINE_CFG",
+    "LABELS",
+    "LEADERBOARD",
+    "LeaderboardPlan",
+    "label",
+    "leaderboard_rows",
+    "load_task",
+    "make_model",
+    "measure_costs",
+    "model_config",
+    "pareto_front",
+    "plan_for",
+    "summarise",
+    "train_leaderboard",
+]
+
+#: The course's 2D models, in the order of the chapters that introduce them.
+LEADERBOARD = ("unet", "res_unet", "dense_unet", "inception_unet", "dacrse_unet", "attention_unet", "r2unet",
+               "r2attunet", "unetpp", "u2netp")
+
+LABELS = {"unet": "U-Net", "res_unet": "ResUNet", "dense_unet": "Dense U-Net",
+          "inception_unet": "Inception U-Net", "dacrse_unet": "DACRSE-UNet",
+          "attention_unet": "Attention U-Net", "r2unet": "R2U-Net",
+          "r2attunet": "R2AttU-Net", "unetpp": "UNet++", "u2netp": "U2NETP"}
+
+
+@dataclass(frozen=True)
+class LeaderboardPlan:
+    """What scales with the mode. ``base``: the first width of every 5-level model (widths ``base * 2**k``;
+    DACRSE-UNet has 4 levels and starts at the same base); ``None`` means each paper's own widths.
+    Training: ``steps`` optimizer steps of ``batch_size`` random ``patch_size`` patches (split into
+    ``epochs``), Adam from ``lr`` with a per-step cosine decay. ``measure_size``: the square image the
+    inference speed and memory are measured on. ``u2net``: which U^2-Net ("u2netp" or "u2net")."""
+
+    base: int | None
+    patch_size: int
+    batch_size: int
+    steps: int
+    epochs: int
+    lr: float
+    seeds: tuple[int, ...]
+    measure_size: int
+    u2net: str = "u2netp"
+    synthetic_size: int = 256
+
+
+_PLANS = {
+    "smoke": LeaderboardPlan(base=4, patch_size=32, batch_size=2, steps=2, epochs=1, lr=3e-3, seeds=(0, 1),
+                             measure_size=64, synthetic_size=96),
+    "quick": LeaderboardPlan(base=8, patch_size=48, batch_size=8, steps=60, epochs=3, lr=3e-3,
+                             seeds=(0, 1, 2), measure_size=256),
+    "full": LeaderboardPlan(base=None, patch_size=96, batch_size=8, steps=1500, epochs=5, lr=1e-3,
+                            seeds=(0, 1, 2), measure_size=512, u2net="u2net", synthetic_size=512),
+}
+
+
+def plan_for(mode: str | None = None, **overrides: Any) -> LeaderboardPlan:
+    """The chapter's plan for ``mode`` (default: the current mode), with fields overridden."""
+    return replace(_PLANS[config.check_mode(mode or config.get_mode())], **overrides)
+
+
+# The papers' widths (full mode). The U-Net family of chapter 10 keeps the course U-Net's 32-512.
+_PAPER_WIDTHS = {"attention_unet": (64, 128, 256, 512, 1024), "r2unet": (64, 128, 256, 512, 1024),
+                 "r2attunet": (64, 128, 256, 512, 1024), "dacrse_unet": (32, 64, 128, 256)}
+
+
+def model_config(name: str, plan: LeaderboardPlan, in_channels: int = 3) -> dict[str, Any]:
+    """``create_model`` arguments of ``name`` in ``plan`` (JSON-friendly, for :func:`measure_isolated`).
+    U^2-Net has no width setting: the plan picks U2NETP or U2NET instead."""
+    if name not in LEADERBOARD:
+        raise ValueError(f"{name!r} is not on the leaderboard; choose from {', '.join(LEADERBOARD)}.")
+    cfg: dict[str, Any] = {"in_channels": in_channels, "out_channels": 1}
+    if name == "u2netp":
+        return cfg
+    levels = 4 if name == "dacrse_unet" else 5
+    if plan.base is None:
+        widths = _PAPER_WIDTHS.get(name, (32, 64, 128, 256, 512))
+    else:
+        widths = tuple(plan.base * 2**k for k in range(levels))
+    cfg["widths"] = list(widths)
+    if name == "unetpp":
+        cfg["deep_supervision"] = True
+    if name == "dacrse_unet":  # SE reduction 16 leaves narrow layers a single hidden unit (chapter 04)
+        cfg.update(reduction=16 if plan.base is None else 4, block_size=[7, 5, 3, 2])
+    if name in ("r2unet", "r2attunet"):
+        cfg["step_norm"] = True  # chapter 07: the reference's shared BatchNorm breaks eval mode
+    return cfg
+
+
+def _registry_name(name: str, plan: LeaderboardPlan) -> str:
+    return plan.u2net if name == "u2netp" else name
+
+
+def label(name: str, plan: LeaderboardPlan) -> str:
+    """The display name of ``name`` in ``plan`` (U2NET in full mode)."""
+    return plan.u2net.upper() if name == "u2netp" else LABELS[name]
+
+
+def make_model(name: str, plan: LeaderboardPlan, in_channels: int = 3, seed: int = 0) -> nn.Module:
+    """Model ``name`` with the plan's widths, initialised from ``seed``."""
+    config.seed_everything(seed)
+    return create_model(_registry_name(name, plan), **model_config(name, plan, in_channels))
+
+
+def load_task(plan: LeaderboardPlan, seed: int = 0, real: bool | None = None, verbose: bool = True
+              ) -> tuple[drive.VesselData, drive.VesselData]:
+    """Chapter 06's vessel images: DRIVE (a seeded 16 / 4 split of its training images, or train / test
+    when the official test labels are there) when ``real`` is not False and DRIVE is in the data folder,
+    else ``synthetic-vessels`` at ``plan.synthetic_size`` px. RGB with flattened illumination."""
+    train, test = drive.load_vessel_data(preprocessing="rgb_flat", seed=seed, force_synthetic=real is False,
+                                         synthetic_size=plan.synthetic_size, verbose=verbose)
+    return train, _limited(test)
+
+
+def _limited(data: drive.VesselData) -> drive.VesselData:
+    """A rehearsal scores the first couple of images, cropped to 128 px (it proves the path)."""
+    limit = config.eval_limit()
+    if limit is None:
+        return data
+    data = data.subset(range(min(limit, len(data))), data.split)
+    crop = (slice(None), slice(None), slice(0, 128), slice(0, 128))
+    return drive.VesselData(data.images[crop], data.masks[crop], data.fovs[crop], data.rgb[crop], data.ids,
+                            data.source, data.split, data.preprocessing)
+
+
+def _recipe(plan: LeaderboardPlan, name: str) -> Any:
+    cfg = model_config(name, plan)
+    return drive_recipe(protocol="patches", preprocessing="rgb_flat", widths=tuple(cfg.get("widths", (8,))),
+                        epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr,
+                        patch_size=plan.patch_size, steps_per_epoch=max(1, plan.steps // plan.epochs),
+                        keep_prob=0.9)
+
+
+def train_leaderboard(train: drive.VesselData, test: drive.VesselData, plan: LeaderboardPlan,
+                      models: Sequence[str] = LEADERBOARD, seeds: Sequence[int] | None = None,
+                      keep_seed: int | None = 0, device: str | torch.device | None = None,
+                      progress: bool = True) -> list[ArmResult]:
+    """Train every model with every seed on the same patches (chapter 06's patch protocol through
+    :func:`course_lib.protocols.drive.fit_vessel_model`) and score it on ``test``'s whole images inside
+    the FOV. Results carry ``extras["train_step_s"]`` (median training step). The ``keep_seed`` runs keep
+    their model and probability maps (for the comparison explorer)."""
+    in_channels = train.images.shape[1]
+
+    def run(name: str, seed: int) -> ArmResult:
+        model = make_model(name, plan, in_channels, seed)
+        start = time.perf_counter()
+        history = drive.fit_vessel_model(model, train, None, _recipe(plan, name), seed=seed, progress=False,
+                                         device=device)
+        seconds = time.perf_counter() - start
+        scores, prob = drive.evaluate_images(model, test)
+        step = float(np.median(history["step_seconds"]))
+        return ArmResult(name, seed, scores, parameter_count(model), seconds, history, model, None, prob,
+                         {"train_step_s": step})
+
+    return run_sweep(tuple(models), plan.seeds if seeds is None else seeds, run, keep_seed, progress,
+                     desc="models x seeds")
+
+
+def summarise(results: Sequence[ArmResult], keys: Sequence[str] = ("dice", "iou", "auc", "sensitivity")
+              ) -> dict[str, dict[str, Any]]:
+    """:func:`course_lib.protocols.sweep.summarise` with the leaderboard's scores."""
+    return sweep.summarise(results, keys)
+
+
+#: The smallest model measured the same way: its peak is the framework's own memory (libraries, thread
+#: workspaces), subtracted so that ``model_mb`` is what the model itself adds.
+BASELINE_CFG = {"widths": [1, 2]}
+
+
+def measure_costs(plan: LeaderboardPlan, models: Sequence[str] = LEADERBOARD, in_channels: int = 3,
+                  device: str | None = None, steps: int = 5) -> dict[str, dict[str, Any]]:
+    """Per model: ``params``, ``gmacs`` (per ``measure_size``^2 image), ``ms_per_image`` and
+    ``images_per_s`` (inference at batch 1, median of ``steps`` passes), ``peak_mb`` (the inference
+    process's peak above its resident size before the model was built) and ``model_mb`` (``peak_mb``
+    minus that of a 2-level U-Net of widths 1-2, the framework's own share on a CPU). Each model is
+    measured alone (:func:`course_lib.benchmark.measure_many_isolated`)."""
+    common = {"size": plan.measure_size, "batch": 1, "steps": steps, "device": device, "channels_last": True,
+              "inference": True, "macs": False}
+    jobs, out = [], {}
+    for name in models:
+        cfg = model_config(name, plan, in_channels)
+        model = create_model(_registry_name(name, plan), **cfg)
+        out[name] = {"params": parameter_count(model),
+                     "gmacs": count_macs(model, (1, in_channels, plan.measure_size, plan.measure_size)) / 1e9}
+        jobs.append({"name": _registry_name(name, plan), "cfg": cfg, **common})
+    baseline = {"name": "unet", "cfg": {"in_channels": in_channels, "out_channels": 1, **BASELINE_CFG},
+                **common}
+    rows = measure_many_isolated([baseline, *jobs])
+    for name, row in zip(models, rows[1:], strict=True):
+        out[name].update(ms_per_image=1000 * row["step_s"], images_per_s=row["images_per_s"],
+                         peak_mb=row["peak_mb"], model_mb=max(0.0, row["peak_mb"] - rows[0]["peak_mb"]),
+                         size=row["size"], device=row["device"])
+    return out
+
+
+def leaderboard_rows(summary: Mapping[str, Mapping[str, Any]], costs: Mapping[str, Mapping[str, Any]],
+                     plan: LeaderboardPlan) -> list[dict[str, Any]]:
+    """One row per model (best Dice first): accuracy (mean, std over seeds) beside every cost."""
+    rows = []
+    for name, row in summary.items():
+        cost = costs.get(name, {})
+        rows.append({"model": label(name, plan), "name": name, "params": row["parameters"],
+                     "gmacs": cost.get("gmacs"), "train_step_s": row["step_seconds"],
+                     "images_per_s": cost.get("images_per_s"), "ms_per_image": cost.get("ms_per_image"),
+                     "peak_mb": cost.get("peak_mb"), "model_mb": cost.get("model_mb"), "dice": row["dice"],
+                     "iou": row["iou"], "auc": row["auc"], "seeds": len(row["seeds"])})
+    return sorted(rows, key=lambda r: -r["dice"][0])
+
+
+def pareto_front(cost: Sequence[float], score: Sequence[float]) -> list[int]:
+    """Indices of the points no other point beats: none has lower-or-equal cost and a higher-or-equal score
+    with at least one strictly better. Sorted by cost."""
+    cost, score = np.asarray(cost, float), np.asarray(score, float)
+    if cost.shape != score.shape:
+        raise ValueError(f"cost and score need one value per model, got {cost.shape} and {score.shape}.")
+    front = []
+    for i in range(len(cost)):
+        dominated = np.any((cost <= cost[i]) & (score >= score[i]) & ((cost < cost[i]) | (score > score[i])))
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: cost[i])
