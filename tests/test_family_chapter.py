@@ -406,3 +406,15 @@ def test_masked_bce_checker_recognises_the_two_mistakes():
 def test_pareto_checker_hints():
     assert "sort them by cost" in _verdict("10.pareto", lambda c, s: board.pareto_front(c, s)[::-1])
     assert "correct" in _verdict("10.pareto", board.pareto_front)
+
+
+def test_parameter_counts_on_meta_match_built_models():
+    plan = board.plan_for("smoke")
+    counts = board.parameter_counts(plan)
+    assert counts == {name: n_params(board.make_model(name, plan)) for name in board.LEADERBOARD}
+
+
+def test_volume_rehearsal_feeds_the_smallest_volume(monkeypatch):
+    monkeypatch.setenv("COURSE_MAX_STEPS", "1")
+    plan = volumes.plan_for("full")
+    assert (plan.size, plan.show_size, plan.n_train, plan.base, plan.depth) == (92, 92, 4, 32, 3)

@@ -47,6 +47,7 @@ __all__ = [
     "make_model",
     "measure_costs",
     "model_config",
+    "parameter_counts",
     "pareto_front",
     "plan_for",
     "summarise",
@@ -141,6 +142,15 @@ def make_model(name: str, plan: LeaderboardPlan, in_channels: int = 3, seed: int
     return create_model(_registry_name(name, plan), **model_config(name, plan, in_channels))
 
 
+def parameter_counts(plan: LeaderboardPlan, models: Sequence[str] = LEADERBOARD, in_channels: int = 3
+                     ) -> dict[str, int]:
+    """Each model's parameters in ``plan``, counted on the ``meta`` device (no weights are made)."""
+    with torch.device("meta"):
+        return {name: parameter_count(create_model(_registry_name(name, plan), **model_config(name, plan,
+                                                                                              in_channels)))
+                for name in models}
+
+
 def load_task(plan: LeaderboardPlan, seed: int = 0, real: bool | None = None, verbose: bool = True
               ) -> tuple[drive.VesselData, drive.VesselData]:
     """Chapter 06's vessel images: DRIVE (a seeded 16 / 4 split of its training images, or train / test
@@ -152,12 +162,14 @@ def load_task(plan: LeaderboardPlan, seed: int = 0, real: bool | None = None, ve
 
 
 def _limited(data: drive.VesselData) -> drive.VesselData:
-    """A rehearsal scores the first couple of images, cropped to 128 px (it proves the path)."""
+    """A rehearsal scores the first couple of images, their central 128 px (inside the field of view)."""
     limit = config.eval_limit()
     if limit is None:
         return data
     data = data.subset(range(min(limit, len(data))), data.split)
-    crop = (slice(None), slice(None), slice(0, 128), slice(0, 128))
+    (h, w), side = data.images.shape[-2:], 128
+    crop = (slice(None), slice(None), slice(max(0, (h - side) // 2), max(0, (h - side) // 2) + side),
+            slice(max(0, (w - side) // 2), max(0, (w - side) // 2) + side))
     return drive.VesselData(data.images[crop], data.masks[crop], data.fovs[crop], data.rgb[crop], data.ids,
                             data.source, data.split, data.preprocessing)
 
@@ -218,7 +230,8 @@ def measure_costs(plan: LeaderboardPlan, models: Sequence[str] = LEADERBOARD, in
     jobs, out = [], {}
     for name in models:
         cfg = model_config(name, plan, in_channels)
-        model = create_model(_registry_name(name, plan), **cfg)
+        with torch.device("meta"):  # shapes only: no weights to initialise for the count
+            model = create_model(_registry_name(name, plan), **cfg)
         out[name] = {"params": parameter_count(model),
                      "gmacs": count_macs(model, (1, in_channels, plan.measure_size, plan.measure_size)) / 1e9}
         jobs.append({"name": _registry_name(name, plan), "cfg": cfg, **common})

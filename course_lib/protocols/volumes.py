@@ -31,8 +31,8 @@ from course_lib.models.unet3d import valid_volume_sizes
 from course_lib.protocols import sweep
 from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
 
-__all__ = ["VOLUME_ARMS", "VolumePlan", "annotated_fraction", "compare_labels", "load_volumes", "make_unet3d",
-           "plan_for", "summarise"]
+__all__ = ["VOLUME_ARMS", "VolumePlan", "annotated_fraction", "compare_labels", "display_volume",
+           "load_volumes", "make_unet3d", "plan_for", "summarise"]
 
 #: arm -> how the training volumes are labelled (``annotate_every`` and ``unlabelled`` of the dataset)
 VOLUME_ARMS: dict[str, dict[str, Any]] = {
@@ -60,27 +60,39 @@ class VolumePlan:
     every: int
     seeds: tuple[int, ...]
     tubes: int = 10
+    show_size: int = 0  # the larger validation volume the figures show (0: ``size``)
 
 
 _PLANS = {
     "smoke": VolumePlan(size=48, base=2, depth=2, n_train=2, n_val=1, steps=2, epochs=1, batch_size=1,
                         lr=3e-3, every=8, seeds=(0, 1)),
     "quick": VolumePlan(size=52, base=8, depth=2, n_train=36, n_val=4, steps=54, epochs=3, batch_size=2,
-                        lr=3e-3, every=8, seeds=(0, 1, 2)),
+                        lr=3e-3, every=8, seeds=(0, 1, 2), show_size=92),
     # the paper's network (depth 3, base 32) on its 132^3-class input; 132 -> 44 voxels per side
     "full": VolumePlan(size=132, base=32, depth=3, n_train=24, n_val=4, steps=600, epochs=6, batch_size=1,
-                       lr=1e-3, every=8, seeds=(0, 1, 2)),
+                       lr=1e-3, every=8, seeds=(0, 1, 2), show_size=172),
 }
 
 
 def plan_for(mode: str | None = None, **overrides: Any) -> VolumePlan:
     """The experiment's plan for ``mode`` (default: the current mode), with fields overridden. A
     ``COURSE_MAX_STEPS`` rehearsal keeps the network but feeds it the smallest volume it takes (92³ for
-    the paper's depth 3): it proves the path, and a 132³ step of the full network takes minutes on a CPU."""
+    the paper's depth 3), and only 4 training volumes: it proves the path, and a 132³ step of the full
+    network takes minutes on a CPU."""
     plan = replace(_PLANS[config.check_mode(mode or config.get_mode())], **overrides)
     if config.max_steps() is not None:
-        plan = replace(plan, size=min(plan.size, valid_volume_sizes(plan.depth)[0]), n_val=1)
+        smallest = valid_volume_sizes(plan.depth)[0]
+        plan = replace(plan, size=min(plan.size, smallest), show_size=smallest, n_train=min(plan.n_train, 4),
+                       n_val=1)
     return plan
+
+
+def display_volume(plan: VolumePlan, seed: int = 1) -> dict[str, torch.Tensor]:
+    """A validation volume of ``plan.show_size``³ voxels (the networks are fully convolutional, so the
+    figures can show more than the training crops), with as many tubes per voxel as the training volumes."""
+    size = plan.show_size or plan.size
+    tubes = plan.tubes * max(1, round((size / plan.size) ** 2))  # a tube's length grows with the side
+    return load_dataset("synthetic-tubes3d", "val", n=1, size=size, seed=seed, tubes=tubes)[0]
 
 
 def make_unet3d(plan: VolumePlan, seed: int = 0) -> nn.Module:
@@ -102,9 +114,9 @@ def load_volumes(plan: VolumePlan, arm: str, split: str = "train", seed: int = 0
 def annotated_fraction(plan: VolumePlan, margin: int = 0, seed: int = 0) -> float:
     """The share of voxels an annotator labels in the sparse arms (inside ``margin`` of each face: the
     region a valid network predicts), over the plan's training volumes."""
-    volumes = load_volumes(plan, "sparse", "train", seed)
+    data = load_volumes(plan, "sparse", "train", seed)
     inner = slice(margin, plan.size - margin)
-    shares = [volumes[i]["weight"][0, inner, inner, inner].mean() for i in range(len(volumes))]
+    shares = [data[i]["weight"][0, inner, inner, inner].mean() for i in range(len(data))]
     return float(torch.stack(shares).mean())
 
 
