@@ -149,10 +149,15 @@ def measure_isolated(name: str, size: int, batch: int = 1, steps: int = 3, devic
     cmd += ["--threads", str(threads)] if threads else []
     cmd += ["--cfg", json.dumps(dict(cfg))] if cfg else []
     cmd += [] if macs else ["--no-macs"]
+    return _child_json(cmd, name)
+
+
+def _child_json(cmd: list[str], what: str) -> Any:
+    """Run ``cmd`` and return the JSON of its last output line, or raise its last error line."""
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no message"
-        raise RuntimeError(f"measuring {name} failed: {last}")
+        raise RuntimeError(f"measuring {what} failed: {last}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -174,11 +179,7 @@ def measure_many_isolated(jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, A
     if not sys.platform.startswith("linux"):
         return [measure_isolated(**job) for job in jobs]
     cmd = [sys.executable, "-m", "course_lib.benchmark", "--jobs", json.dumps(jobs)]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no message"
-        raise RuntimeError(f"measuring the models failed: {last}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return _child_json(cmd, "the models")
 
 
 def _forked(job: Mapping[str, Any]) -> dict[str, Any]:
