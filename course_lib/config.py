@@ -3,8 +3,10 @@
 ``COURSE_MODE`` picks how big a chapter's training is:
 
 - ``smoke``: CI. Tiny data, a few optimizer steps; every code path still runs.
-- ``quick``: the default without a GPU. The full architecture on reduced data/epochs (~5 min on 2 CPU cores).
+- ``quick``: the default without a GPU. The full architecture on reduced data/epochs (minutes on 2 CPU cores).
 - ``full``:  the default with a GPU (CUDA or Apple MPS). The paper-like protocol.
+
+Each chapter states its own expected time per mode (:func:`describe` prints the one for the mode in force).
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ MAX_STEPS_ENV = "COURSE_MAX_STEPS"
 REHEARSAL_EVAL_SAMPLES = 2  # what evaluation scores when a step cap is set
 REHEARSAL_BATCH = 2  # the largest training batch when a step cap is set
 
-MODE_DESCRIPTIONS = {
-    "smoke": "CI check: tiny data, a few optimizer steps (well under a minute)",
-    "quick": "full architectures on reduced data and epochs (about 5 minutes on a 2-core CPU)",
-    "full": "the paper-like protocol on a GPU (about 15 minutes on a free Colab GPU)",
+MODE_DESCRIPTIONS = {  # what each mode runs; the time is each chapter's own (see describe)
+    "smoke": "CI check: tiny data, a few optimizer steps",
+    "quick": "full architectures on reduced data and epochs, for a CPU",
+    "full": "the paper-like protocol, for a GPU",
 }
 
 T = TypeVar("T")
@@ -140,11 +142,13 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
 
 
 def describe(expected_minutes: dict[str, float] | None = None) -> str:
-    """A line naming the mode, the device and (if given) the expected time for this mode; on a CPU a line on
-    its threads (:mod:`course_lib.cpu_policy`), and under ``COURSE_MAX_STEPS`` a rehearsal banner."""
+    """A line naming the mode, what it runs, the device and (if given) the chapter's expected time in this
+    mode, e.g. ``COURSE_MODE=quick: full architectures on reduced data and epochs, for a CPU; device: cpu;
+    expected time for this chapter: about 1 min``; on a CPU a line on its threads
+    (:mod:`course_lib.cpu_policy`), and under ``COURSE_MAX_STEPS`` a rehearsal banner."""
     mode = get_mode()
     device = get_device()
-    line = f"COURSE_MODE={mode} ({MODE_DESCRIPTIONS[mode]}); device: {device.type}"
+    line = f"COURSE_MODE={mode}: {MODE_DESCRIPTIONS[mode]}; device: {device.type}"
     if device.type == "cuda":
         line += f" ({torch.cuda.get_device_name(0)})"
     if expected_minutes and mode in expected_minutes:

@@ -44,7 +44,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from course_lib.blocks.conv import center_crop_to
 from course_lib.config import MAX_STEPS_ENV, batch_limit, eval_limit, get_device, max_steps, seed_everything
@@ -70,6 +69,7 @@ from course_lib.training.checks import (
 )
 from course_lib.training.history import TIMING_KEYS, History
 from course_lib.training.interrupt import InterruptFlag, TrainingInterrupted, catch_interrupt
+from course_lib.training.progress import RunProgress
 
 __all__ = [
     "TIMING_KEYS", "EpochContext", "History", "TrainingError", "TrainingInterrupted", "evaluate", "fit",
@@ -163,14 +163,16 @@ def fit(
                                                            device=device)
     ctx = EpochContext(history.epochs, epochs, model, opt, history)
     steps_left = step_cap
-    epoch_bar = tqdm(range(history.epochs + 1, epochs + 1), initial=history.epochs, total=epochs,
-                     desc="fit", disable=not progress)
+    # one bar for the whole run, advancing per optimizer step (a notebook keeps every bar it drew)
+    run_bar = RunProgress(epochs, history.epochs, _epoch_steps(train_data, batch_size, max_steps_per_epoch),
+                          max_steps=step_cap, enabled=progress)
     governor = ThreadGovernor() if device.type == "cpu" else None  # one thread while others load the CPU
     restore_threads = contextlib.closing(governor) if governor else contextlib.nullcontext()
-    with catch_interrupt() as interrupt, restore_threads:
-        for epoch in epoch_bar:
+    with catch_interrupt() as interrupt, restore_threads, contextlib.closing(run_bar):
+        for epoch in range(history.epochs + 1, epochs + 1):
             seed_everything(_epoch_seed(seed, epoch))
             ctx.epoch = epoch
+            run_bar.start_epoch(epoch)
             _run_callbacks(callbacks, "on_epoch_start", ctx)
             start = time.perf_counter()
             loader = make_loader(train_data, batch_size, shuffle=True, seed=seed, epoch=epoch,
@@ -178,10 +180,9 @@ def fit(
             cap = _min_cap(max_steps_per_epoch, steps_left)
             record = {"epoch": epoch, **train_one_epoch(
                 model, loader, loss_fn, opt, scaler, device=device, amp_dtype=amp_dtype, epoch=epoch,
-                max_steps=cap, progress=progress, channels_last=channels_last, interrupt=interrupt,
+                max_steps=cap, progress=run_bar, channels_last=channels_last, interrupt=interrupt,
                 governor=governor)}
             if interrupt.raised:
-                epoch_bar.close()
                 raise _interrupted(epoch, record.pop("steps"), history.epochs, out_dir)
             if val_loader is not None:
                 record.update(_validate(model, val_loader, loss_fn, device, amp_dtype, channels_last))
@@ -191,13 +192,12 @@ def fit(
             history.append(record)
             if out_dir is not None:
                 _save_checkpoints(out_dir, model, opt, scaler, history, config)
-            epoch_bar.set_postfix(_summary(record, history.metric))
+            run_bar.end_epoch(_summary(record, history.metric))
             _run_callbacks(callbacks, "on_epoch_end", ctx)
             if interrupt.raised:  # Ctrl-C during validation: this epoch is complete and saved
-                epoch_bar.close()
                 raise _interrupted(epoch + 1, 0, history.epochs, out_dir)
             if steps_left is not None and steps_left <= 0:
-                epoch_bar.close()
+                run_bar.close()
                 _say(progress, f"{MAX_STEPS_ENV}={step_cap}: stopped after {history.epochs} epoch(s) "
                                f"of {epochs} (a rehearsal, not a result).")
                 break
@@ -215,7 +215,7 @@ def train_one_epoch(
     amp_dtype: torch.dtype | None = None,
     epoch: int = 1,
     max_steps: int | None = None,
-    progress: bool = True,
+    progress: bool | RunProgress = True,
     channels_last: bool = False,
     interrupt: InterruptFlag | None = None,
     governor: ThreadGovernor | None = None,
@@ -223,6 +223,8 @@ def train_one_epoch(
     """One pass over ``loader``; returns ``train_loss``, ``step_seconds``, ``images_per_s``, ``steps`` and
     ``threads`` (the mean CPU thread count of its steps).
 
+    ``progress``: a :class:`~course_lib.training.progress.RunProgress` to advance per step (what
+    :func:`fit` passes: one bar per run), True for a bar of this epoch alone, False for none.
     ``interrupt`` (set by a Ctrl-C, see :func:`course_lib.training.interrupt.catch_interrupt`) ends the
     pass after the current step; ``governor`` (:class:`course_lib.cpu_policy.ThreadGovernor`) adjusts
     the CPU threads after each step.
@@ -231,8 +233,14 @@ def train_one_epoch(
     total_loss, seen, step, thread_steps = 0.0, 0, 0, 0
     n_steps = len(loader) if max_steps is None else min(len(loader), max_steps)
     start = time.perf_counter()
-    with tqdm(loader, total=n_steps, desc=f"epoch {epoch}", leave=False, disable=not progress) as bar:
-        for step, batch in enumerate(bar, start=1):
+    if isinstance(progress, RunProgress):
+        bar = contextlib.nullcontext(progress)
+    else:
+        own = RunProgress(None, per_epoch=n_steps, enabled=progress, desc=f"epoch {epoch}")
+        bar = contextlib.closing(own)
+    with bar as shown:
+        shown.start_epoch(epoch)
+        for step, batch in enumerate(loader, start=1):
             images, mask, weight, _ = _to_device(batch, device, channels_last)
             check_finite_batch(images, mask, "training", step)
             with _autocast(device, amp_dtype):
@@ -247,8 +255,7 @@ def train_one_epoch(
             thread_steps += governor.step() if governor is not None else torch.get_num_threads()
             total_loss += loss.item() * len(images)
             seen += len(images)
-            images_per_s = seen / (time.perf_counter() - start)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{images_per_s:.1f}")
+            shown.step(total_loss / seen, seen / (time.perf_counter() - start))
             if step == n_steps or (interrupt is not None and interrupt.raised):
                 break
     if step == 0:
@@ -555,6 +562,16 @@ def _probability(logits: torch.Tensor) -> torch.Tensor:
         raise TrainingError(str(err)) from None
 
 
+def _epoch_steps(data: Data, batch_size: int, cap: int | None) -> int | None:
+    """Optimizer steps per epoch (the last batch may be short), at most ``cap``; ``cap`` when the data
+    has no length."""
+    try:
+        steps = len(data) if isinstance(data, DataLoader) else math.ceil(len(data) / max(1, batch_size))
+    except TypeError:
+        return cap
+    return _min_cap(steps, cap)
+
+
 def _first_image_shape(data: Data) -> tuple[int, ...]:
     dataset = data.dataset if isinstance(data, DataLoader) else data
     try:
@@ -622,10 +639,11 @@ def _run_callbacks(callbacks: Sequence[Callable] | None, hook: str, ctx: EpochCo
 
 
 def _summary(record: dict, metric: str) -> dict[str, str]:
-    keys = dict.fromkeys(["train_loss", "val_loss", metric, "images_per_s"])
+    """The validation loss and metric the run's bar shows after an epoch (loss and speed: per step)."""
+    keys = dict.fromkeys(["val_loss", metric]) if metric != "train_loss" else {}
     return {k: f"{record[k]:.4g}" for k in keys if k in record and not math.isnan(record[k])}
 
 
 def _say(progress: bool, message: str) -> None:
     if progress:
-        tqdm.write(message)
+        print(message)

@@ -22,7 +22,8 @@ for nb in "${notebooks[@]}"; do
     # a kernel that stops answering (seen now and then with nbclient) fails the cell after 15 minutes;
     # such a run is retried once
     if run "$nb" || { echo "$nb: retrying after $(( $(date +%s) - start )) s"; start=$(date +%s); run "$nb"; }; then
-        python scripts/tidy_outputs.py "$nb" >/dev/null  # short tracebacks, no machine paths
+        # short tracebacks, no machine paths (COURSE_DATA_DIR, home, site-packages), no stale widgets, a kernelspec
+        python scripts/tidy_outputs.py "$nb" >/dev/null
         echo "$nb: ${COURSE_MODE} mode, $(( $(date +%s) - start )) s, $(du -h "$nb" | cut -f1)"
     else
         echo "$nb: FAILED after $(( $(date +%s) - start )) s (run it in JupyterLab to see where)"; status=1

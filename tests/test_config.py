@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -58,3 +60,7 @@ def test_describe_names_mode_device_and_time(monkeypatch):
     monkeypatch.setenv("COURSE_MODE", "quick")
     line = config.describe({"quick": 5})
     assert "COURSE_MODE=quick" in line and "device:" in line and "about 5 min" in line
+    first = line.splitlines()[0]
+    assert "((" not in first and "))" not in first, first  # no nested parentheses
+    assert len(re.findall(r"\d+(?:\.\d+)? min", first)) == 1, f"one time, the chapter's own: {first}"
+    assert "min" not in config.describe().splitlines()[0]  # no chapter time given: none stated

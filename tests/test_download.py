@@ -220,6 +220,16 @@ def test_drive_needs_a_login_and_gets_instructions(tmp_path, capsys):
     assert not (tmp_path / "DRIVE").exists()
 
 
+def test_printed_folders_are_relative_to_the_data_root(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    with pytest.raises(LoginRequiredError) as info:
+        download("drive")
+    printed = capsys.readouterr().out + str(info.value)
+    assert "DRIVE -> $COURSE_DATA_DIR/DRIVE" in printed
+    assert "$COURSE_DATA_DIR/DRIVE/training/images/21_training.tif" in printed
+    assert str(tmp_path) not in printed  # no machine's folder in a stored output
+
+
 def test_trust_on_first_use_records_and_checks_sha256(server, tmp_path, monkeypatch, capsys):
     server.files["/t.bin"] = b"version one" * 100
     register(monkeypatch, (RemoteFile(url=server.url + "/t.bin", path="t.bin"),))

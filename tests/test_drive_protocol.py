@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_real_data import make_drive
 
 import course_lib as cl
 from course_lib.protocols import drive as P
@@ -262,35 +263,71 @@ def test_exercise_checkers_accept_solutions_and_name_the_bugs(capsys) -> None:
     assert cl.exercises.check("06.fov_rates", rates)
     assert not cl.exercises.check("06.fov_rates", precision_as_se)
     assert "precision" in capsys.readouterr().out
-    assert cl.exercises.check("06.rse_forward", lambda b, x: b.shortcut(x) + b.se(b.residual(x)))
-    assert not cl.exercises.check("06.rse_forward",
-                                  lambda b, x: b.shortcut(x) + b.se(b.residual(x)) * b.residual(x))
-    assert "bug 2" in capsys.readouterr().out
-    fov_acc = lambda t, f: 1 - float((t * f).sum() / f.sum())  # noqa: E731
-    assert cl.exercises.check("06.background_accuracy", fov_acc)
-    assert not cl.exercises.check("06.background_accuracy", lambda t, f: 1 - float(t.mean()))
+
+    def dac(block, x, relu=torch.relu, cascade=True):
+        d1, d3, d5, mix = block.dilate1, block.dilate2, block.dilate3, block.conv1x1
+        deep = [d3(d1(x)), d5(d3(d1(x)))] if cascade else [d3(x), d5(x)]
+        return x + sum(relu(b) for b in [d1(x), mix(d3(x)), mix(deep[0]), mix(deep[1])])
+
+    assert cl.exercises.check("06.dac_forward", dac)
+    for wrong, hint in ((lambda b, x: b(x), "calling block(x)"),
+                        (lambda b, x: dac(b, x) - x, "the input itself is missing"),
+                        (lambda b, x: dac(b, x, relu=lambda t: t), "through a ReLU"),
+                        (lambda b, x: dac(b, x, cascade=False), "cascades")):
+        assert not cl.exercises.check("06.dac_forward", wrong)
+        assert hint in capsys.readouterr().out
+
+    def bottleneck(cin, cout, r, parts=("pool", "rse", "dac"), shared=True):
+        make = {"pool": lambda: torch.nn.MaxPool2d(2),
+                "rse": lambda: cl.blocks.RSEBlock(cin, cout, reduction=r),
+                "dac": lambda: cl.blocks.DACBlock(cout, shared=shared)}
+        return torch.nn.Sequential(*(make[k]() for k in parts))
+
+    assert cl.exercises.check("06.bottleneck", bottleneck)
+    for wrong, hint in ((lambda i, o, r: bottleneck(i, o, r, ("pool", "dac")), "the RSE unit is missing"),
+                        (lambda i, o, r: bottleneck(i, o, r, ("pool", "rse")), "the DAC block is missing"),
+                        (lambda i, o, r: bottleneck(i, o, r, ("rse", "dac")), "max-pool is missing"),
+                        (lambda i, o, r: bottleneck(i, o, r, ("rse", "dac", "pool")), "pool first"),
+                        (lambda i, o, r: bottleneck(i, o, r, shared=False), "shares its four convolutions")):
+        assert not cl.exercises.check("06.bottleneck", wrong)
+        assert hint in capsys.readouterr().out
 
 
-def test_split_choice_with_official_test_labels(tmp_path) -> None:
-    """With DRIVE/test/1st_manual present: train on all training images, evaluate on the test split."""
-    if not (DRIVE_DIR / "training" / "images").is_dir():
-        pytest.skip(f"DRIVE training split not found under {DRIVE_DIR}")
-    root = tmp_path / "DRIVE"
-    src = DRIVE_DIR / "training"
-    parts = {"images": "{n}_{part}.tif", "1st_manual": "{n}_manual1.gif", "mask": "{n}_{part}_mask.gif"}
-    for part in ("training", "test"):
-        for sub in parts:
-            (root / part / sub).mkdir(parents=True)
-    # three training images, and two more renamed as test files standing in for the official test split
-    for n, part, k in ((21, "training", "21"), (22, "training", "22"), (23, "training", "23"),
-                       (24, "test", "01"), (25, "test", "02")):
-        for sub, pattern in parts.items():
-            link = root / part / sub / pattern.format(n=k, part=part)
-            link.symlink_to(src / sub / pattern.format(n=n, part="training"))
-    train, test = P.load_vessel_data(root, preprocessing="rgb", verbose=False)
-    assert (len(train), len(test)) == (3, 2) and "official test" in test.split
-    assert train.split.startswith("DRIVE training images (all")
-    assert test.source == "drive" and test.ids == ["01_test", "02_test"]
+def test_validation_never_watches_the_labelled_test_split(tmp_path, capsys) -> None:
+    """Issue 23, item 7: with DRIVE/test/1st_manual present, training and validation still use only the
+    training images (a seeded split), and the test split comes from load_test_split, scored once."""
+    root = make_drive(tmp_path / "DRIVE", n=5, size=(48, 44))
+    train, val = P.load_vessel_data(root, preprocessing="rgb")
+    out = capsys.readouterr().out
+    assert "official test labels are present" in out and "load_test_split" in out
+    assert str(tmp_path) not in out
+    assert (len(train), len(val)) == (4, 1) and not set(train.ids) & set(val.ids)
+    assert all(i.endswith("_training") for i in train.ids + val.ids)
+    assert "held-out DRIVE TRAINING" in val.split
+    test = P.load_test_split(root, preprocessing="rgb")
+    assert test is not None and test.ids == [f"{k:02d}_test" for k in range(1, 6)]
+    assert "official test" in test.split and test.source == "drive"
+    # training watches only the validation images: one val_auc per epoch, scored on `val`
+    recipe = cl.recipes.drive_recipe("smoke", patch_size=16, widths=(2, 4, 8, 16), reduction=2)
+    torch.manual_seed(0)
+    model = P.make_vessel_model(recipe)
+    history = P.fit_vessel_model(model, train, val, recipe, progress=False)
+    assert history.epochs == 1
+    assert history.records[-1]["val_auc"] == pytest.approx(P.evaluate_images(model, val)[0]["auc"], abs=1e-4)
+    scores, prob = P.evaluate_images(model, test)  # the test split: once, at the end
+    assert prob.shape == test.masks.shape and 0 <= scores["auc"] <= 1
+    # without the test labels: no test split, and the message says the held-out images are all there is
+    (root / "test" / "1st_manual" / "01_manual1.gif").unlink()
+    assert P.load_test_split(root, preprocessing="rgb") is None
+    P.load_vessel_data(root, preprocessing="rgb")
+    assert "only evaluation" in capsys.readouterr().out
+
+
+def test_rehearsal_keeps_a_couple_of_test_images(tmp_path, monkeypatch) -> None:
+    root = make_drive(tmp_path / "DRIVE", n=5, size=(40, 36))
+    monkeypatch.setenv("COURSE_MAX_STEPS", "2")
+    test = P.load_test_split(root, preprocessing="rgb", verbose=False)
+    assert len(test) == cl.config.eval_limit() < 5 and "rehearsal" in test.split
 
 
 def test_paper_protocol_trains_on_padded_whole_images() -> None:

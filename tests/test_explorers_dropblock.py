@@ -61,3 +61,11 @@ def test_figures() -> None:
         plot_drop_rates([])
     fig = plot_keep_prob_schedule({"planned": [1.0, 0.95, 0.9], "as run": [1.0, 0.95, 0.9]})
     assert len(fig.axes[0].lines) == 2
+
+
+def test_big_panel_shows_a_channel_with_a_block_at_the_defaults() -> None:
+    # seed 0 leaves the first channel empty at keep_prob 0.9, block 7, 32x32: the panel must not be blank
+    fig = cl.explorers.show_dropblock()
+    panel = fig.axes[0].images[0].get_array()
+    assert float(panel.min()) == 0.0, "the big panel should show at least one dropped block"
+    assert "channel" in fig.axes[0].get_title()

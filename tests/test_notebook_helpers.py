@@ -47,4 +47,12 @@ def test_inline_figures_only_inside_a_kernel(monkeypatch):
 
 def test_show_source_is_the_library_code():
     code = notebook.show_source(cl.blocks.DoubleConv)
-    assert "class DoubleConv" in code.data
+    assert "class DoubleConv" in code.data and repr(code) == code.data
+
+
+def test_show_source_is_one_small_output_with_inline_styles():
+    code = notebook.show_source(cl.blocks.DoubleConv)
+    html = code._repr_html_()
+    assert "<style" not in html and "class DoubleConv" not in html  # highlighted: keyword and name split
+    assert 'style="color: #008000; font-weight: bold">class</span>' in html
+    assert len(html) < 4 * len(code.data)  # no style sheet: a few times the source, not kilobytes more

@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from course_lib.data.registry import data_root
+from course_lib.data.registry import data_root, shown_path
 from course_lib.data.sources import SOURCES, DatasetSource, RemoteFile
 
 __all__ = [
@@ -300,7 +300,7 @@ def _fetch(
         if previous != sha:
             record[spec.path] = sha
             _write_record(folder, record)
-            print(f"  {spec.path}: no published sha256; recorded sha256 = {sha} in {folder / RECORD_NAME}")
+            print(f"  {spec.path}: no published sha256; recorded sha256 = {sha} in {RECORD_NAME}")
     return True
 
 
@@ -326,12 +326,13 @@ def download(
         raise ValueError(f"No download recipe for {name!r}. Downloadable: {', '.join(sorted(SOURCES))}.")
     source = SOURCES[key]
     folder = Path(root).expanduser() if root is not None else data_root() / source.folder
+    shown = shown_path(folder)  # $COURSE_DATA_DIR/... or <project>/data/...: no machine paths in outputs
     print(
-        f"{source.name} -> {folder}\nLicence and terms: {source.licence}\nSource: {source.homepage} "
+        f"{source.name} -> {shown}\nLicence and terms: {source.licence}\nSource: {source.homepage} "
         f"(checksums: {source.checksum_note})"
     )
     if source.login_instructions is not None:
-        layout = source.layout.format(root=folder)
+        layout = source.layout.format(root=shown)
         raise LoginRequiredError(
             source.login_instructions.format(layout=layout)
             + f"\nMeanwhile, work offline with cl.data.load({source.stand_in!r})."
@@ -346,5 +347,6 @@ def download(
                 _say(quiet, f"  extracting {spec.path} -> {spec.extract_to}/")
                 extract_archive(folder / spec.path, folder / spec.extract_to)
                 marker.write_text("ok\n")
-    _say(quiet, f"{source.name} is ready in {folder}: cl.data.load({key!r}, root={str(folder)!r})")
+    load_call = f"cl.data.load({key!r})" if root is None else f"cl.data.load({key!r}, root={str(folder)!r})"
+    _say(quiet, f"{source.name} is ready in {shown}: {load_call}")
     return folder

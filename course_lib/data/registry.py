@@ -41,6 +41,22 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return project_data if project_data.parent.joinpath("pyproject.toml").exists() else Path("data")
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a chapter prints it: relative to ``$COURSE_DATA_DIR`` or to the project when it lies
+    inside them (so that stored outputs carry no machine's folders), else as given."""
+    path = Path(path).expanduser()
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    bases = [("$COURSE_DATA_DIR", Path(env).expanduser())] if env else []
+    bases.append(("<project>", Path(__file__).resolve().parents[2]))
+    for label, base in bases:
+        try:
+            relative = path.resolve().relative_to(base.resolve())
+        except ValueError:
+            continue
+        return label if str(relative) == "." else f"{label}/{relative.as_posix()}"
+    return str(path)
+
+
 def load(name: str, split: str = "train", root: str | os.PathLike | None = None, **cfg: Any) -> Dataset:
     """A torch Dataset of dict samples ``{"image": CxHxW float, "mask": 1xHxW, ...}``.
 

@@ -165,8 +165,8 @@ SOURCES: dict[str, DatasetSource] = {
             "  3. Arrange the files exactly like this (the zip already uses these names):\n"
             "{layout}\n"
             "  4. Check: cl.data.load('drive', split='train') should give 16 images (20 minus 4 for 'val').\n"
-            "Some distributions withhold the test labels (test/1st_manual); the course then evaluates\n"
-            "on its validation split of the training set."
+            "The course validates on 4 held-out training images; when the test labels (test/1st_manual)\n"
+            "are present, chapter 06 also scores the official test split once, after training."
         ),
         checksum_note="not downloaded (login required)",
         layout=(

@@ -1,4 +1,4 @@
-"""Chapter 00 checkers: the foreground fraction inside the FOV, resizing a label map, Otsu's threshold."""
+"""Chapter 00 checkers: scores inside the field of view, resizing a label map, Otsu's threshold."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course_lib.exercises import call_answer as _call
 from course_lib.exercises import exercise
 from course_lib.tour import otsu_threshold as _reference_otsu
 
@@ -19,31 +20,48 @@ def _disc_fov(h: int, w: int) -> torch.Tensor:
     return (((yy - h / 2) ** 2 + (xx - w / 2) ** 2) <= (0.45 * min(h, w)) ** 2).float()[None]
 
 
-@exercise("00.fov_fraction")
-def check_fov_fraction(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> None:
-    """``fn(mask, fov)``: the fraction of FOV pixels that are foreground (masks 1xHxW float {0,1})."""
-    g = torch.Generator().manual_seed(0)
-    for h, w in ((40, 50), (64, 64)):
-        fov = _disc_fov(h, w)
-        mask = (torch.rand(1, h, w, generator=g) < 0.15).float() * fov
-        got = fn(mask.clone(), fov.clone())
-        assert isinstance(got, float | np.floating) or (isinstance(got, torch.Tensor) and got.numel() == 1), (
-            f"return one number (a Python float), got {type(got).__name__}."
-        )
-        got = float(got)
-        want = float(mask.sum() / fov.sum())
-        if abs(got - float(mask.mean())) < 1e-6:
-            raise AssertionError(f"you returned {got:.4f}, the fraction of ALL pixels; divide by the number "
-                                 "of FOV pixels instead (mask.sum() / fov.sum()).")
-        assert abs(got - want) < 1e-6, f"for a {h}x{w} test mask the answer is {want:.4f}, not {got:.4f}."
-    # a mask that (wrongly) has foreground outside the FOV: it must not count
-    fov = _disc_fov(32, 32)
-    mask = torch.ones(1, 32, 32)
-    got = float(fn(mask, fov))
-    assert abs(got - 1.0) < 1e-6, (
-        f"with mask = all ones the answer is 1.0 (every FOV pixel is foreground), you returned {got:.4f}: "
-        "count only the foreground pixels inside the FOV (mask * fov)."
-    )
+def _confusion(pred: torch.Tensor, mask: torch.Tensor, region: torch.Tensor) -> dict[str, float]:
+    tp, fp = float((pred * mask * region).sum()), float((pred * (1 - mask) * region).sum())
+    tn, fn = float(((1 - pred) * (1 - mask) * region).sum()), float(((1 - pred) * mask * region).sum())
+    return {"accuracy": (tp + tn) / (tp + tn + fp + fn), "sensitivity": tp / (tp + fn),
+            "specificity": tn / (tn + fp), "precision": tp / (tp + fp)}
+
+
+def _close(got: object, want: float) -> bool:
+    return abs(float(got) - want) < 1e-6
+
+
+@exercise("00.fov_scores")
+def check_fov_scores(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict]) -> None:
+    """``fn(pred, mask, fov)``: accuracy, sensitivity and specificity of a {0, 1} prediction, counted
+    inside the field of view only (all three 1xHxW float tensors)."""
+    g = torch.Generator().manual_seed(3)
+    fov = _disc_fov(48, 64)
+    mask = (torch.rand(1, 48, 64, generator=g) < 0.15).float() * fov
+    missed = (torch.rand(1, 48, 64, generator=g) < 0.3).float()  # a third of the vessels missed
+    alarms = (torch.rand(1, 48, 64, generator=g) < 0.05).float()  # false alarms, in and outside the FOV
+    pred = torch.clamp(mask * (1 - missed) + alarms * (1 - mask), 0, 1)
+    got = _call(fn, pred.clone(), mask.clone(), fov.clone())
+    assert isinstance(got, dict), (
+        f"return a dict with the keys accuracy, sensitivity and specificity; got {type(got).__name__}.")
+    missing = {"accuracy", "sensitivity", "specificity"} - set(got)
+    assert not missing, f"the dict lacks {sorted(missing)}; return accuracy, sensitivity and specificity."
+    want = _confusion(pred, mask, fov)
+    whole = _confusion(pred, mask, torch.ones_like(fov))
+    if any(_close(got["sensitivity"], scores["precision"]) for scores in (want, whole)):
+        raise AssertionError("your sensitivity is TP / (TP + FP): that is precision (common bug 6). "
+                             "Sensitivity is the share of the true foreground found: TP / (TP + FN).")
+    assert _close(got["sensitivity"], want["sensitivity"]), (
+        f"sensitivity should be {want['sensitivity']:.4f}, got {float(got['sensitivity']):.4f}: "
+        "TP / (TP + FN).")
+    for key in ("accuracy", "specificity"):
+        if _close(got[key], whole[key]):
+            raise AssertionError(
+                f"your {key} ({float(got[key]):.4f}) counts the whole image; inside the FOV it is "
+                f"{want[key]:.4f}. The black corners are easy true negatives: count only the pixels where "
+                "fov == 1 (multiply each indicator by fov), and divide by the number of FOV pixels.")
+        assert _close(got[key], want[key]), (
+            f"{key} should be {want[key]:.4f} inside the FOV, got {float(got[key]):.4f}.")
 
 
 @exercise("00.resize_label")

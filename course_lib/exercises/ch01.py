@@ -1,29 +1,149 @@
-"""Chapter 01 (U-Net) exercise checkers: level shapes, skip concatenation, parameter counts, Dice vs IoU."""
+"""Chapter 01 (U-Net) exercise checkers: a double convolution from its description, a hand-written U-Net to
+repair (common bugs 4 and 5), the skip concatenation with centre crop, parameter counts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from course_lib.blocks.conv import DoubleConv, center_crop
 from course_lib.exercises import call_answer as _call
 from course_lib.exercises import exercise
 
 
-@exercise("01.level_shape")
-def check_level_shape(fn: Callable[..., tuple[int, int]]) -> None:
-    """``fn(level, input_size, base_width) -> (channels, side)`` of a padded U-Net's encoder level."""
-    for size in (64, 256, 572 - 60):
-        for base in (8, 32, 64):
-            for level in range(5):
-                expected = (base * 2**level, size // 2**level)
-                got = _call(fn, level, size, base)
-                assert tuple(got) == expected, (
-                    f"level {level}, input {size}, base width {base}: expected (channels, side) {expected}, "
-                    f"got {tuple(got)}. Channels double at every level (base * 2**level); padded 3x3 convs "
-                    "keep the size and each max-pool halves it (input / 2**level)."
-                )
+@exercise("01.double_conv")
+def check_double_conv(fn: Callable[..., nn.Module]) -> None:
+    """``fn(c_in, c_out, mid)`` (``mid=None``: ``c_out``): conv 3x3 -> BatchNorm -> ReLU, twice, the first
+    conv to ``mid`` channels, the second to ``c_out``; padding 1, no conv bias."""
+    for c_in, c_out, mid in ((1, 8, None), (3, 16, 8), (8, 4, 12)):
+        width = c_out if mid is None else mid
+        block = _call(fn, c_in, c_out, mid)
+        assert isinstance(block, nn.Module), (
+            f"return an nn.Module (e.g. nn.Sequential), got {type(block).__name__}.")
+        convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+        norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
+        assert len(convs) == 2, f"a double convolution has 2 nn.Conv2d layers, yours has {len(convs)}."
+        assert all(c.kernel_size == (3, 3) for c in convs), "both convolutions are 3x3 (kernel_size=3)."
+        got = [(c.in_channels, c.out_channels) for c in convs]
+        assert got == [(c_in, width), (width, c_out)], (
+            f"double_conv({c_in}, {c_out}, mid={mid}): the convs should map {c_in} -> {width} -> {c_out} "
+            f"channels, yours map {got[0][0]} -> {got[0][1]} -> {got[1][1]}. The first conv goes to mid "
+            "(c_out when mid is None), the second from mid to c_out.")
+        assert all(c.padding == (1, 1) for c in convs), "use padding=1: a padded 3x3 conv keeps the size."
+        assert len(norms) == 2, f"each conv is followed by a BatchNorm2d: 2 in all, yours has {len(norms)}."
+        sizes = [n.num_features for n in norms]
+        if sizes != [width, c_out]:
+            raise AssertionError(
+                f"double_conv({c_in}, {c_out}, mid={mid}) has BatchNorm2d({sizes[0]}) and "
+                f"BatchNorm2d({sizes[1]}); they need {width} and {c_out}: each BatchNorm normalises the "
+                "channels of the conv before it. BatchNorm2d(out) after a conv to mid only works while "
+                "mid == out (common bug 4).")
+        assert all(c.bias is None for c in convs), (
+            "drop the conv bias (bias=False): the BatchNorm after it removes the mean and adds its shift.")
+        relus = sum(isinstance(m, nn.ReLU) for m in block.modules())
+        assert relus == 2, f"a ReLU after each BatchNorm: 2 in all, yours has {relus}."
+        reference = DoubleConv(c_in, c_out, mid)
+        layers = [m for m in reference.modules() if isinstance(m, nn.Conv2d | nn.BatchNorm2d)]
+        mine = [m for m in block.modules() if isinstance(m, nn.Conv2d | nn.BatchNorm2d)]
+        with torch.no_grad():  # the reference's weights in the same layers: the outputs must agree
+            for ours, theirs in zip(mine, layers, strict=True):
+                ours.weight.copy_(theirs.weight)
+                if isinstance(ours, nn.BatchNorm2d):
+                    ours.bias.copy_(theirs.bias)
+        x = torch.randn(2, c_in, 12, 12, generator=torch.Generator().manual_seed(c_in))
+        out = _call(block.train(), x)
+        assert tuple(out.shape) == (2, c_out, 12, 12), (
+            f"an input (2, {c_in}, 12, 12) should give (2, {c_out}, 12, 12), got {tuple(out.shape)}.")
+        assert torch.allclose(out, reference.train()(x), atol=1e-5), (
+            "the layers are right but the output differs from a double convolution with the same weights: "
+            "the order is conv -> BatchNorm -> ReLU, then conv -> BatchNorm -> ReLU.")
+
+
+class _ReferenceUNet(nn.Module):
+    """The depth-2 U-Net of the exercise, without its bugs."""
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1,
+                 widths: tuple[int, int, int] = (8, 16, 32), swapped: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        w0, w1, w2 = widths
+        self.swapped = swapped  # stages that concatenate [up, skip] (a checker's variant)
+        self.enc0 = DoubleConv(in_channels, w0)
+        self.enc1 = DoubleConv(w0, w1)
+        self.bottom = DoubleConv(w1, w2)
+        self.up1 = nn.ConvTranspose2d(w2, w1, kernel_size=2, stride=2)
+        self.dec1 = DoubleConv(2 * w1, w1)
+        self.up0 = nn.ConvTranspose2d(w1, w0, kernel_size=2, stride=2)
+        self.dec0 = DoubleConv(2 * w0, w0)
+        self.head = nn.Conv2d(w0, out_channels, kernel_size=1)
+
+    def _join(self, stage: int, skip: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        return torch.cat([up, skip] if stage in self.swapped else [skip, up], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = self.enc0(x)
+        s1 = self.enc1(F.max_pool2d(s0, 2))
+        x = self.bottom(F.max_pool2d(s1, 2))
+        x = self.dec1(self._join(1, s1, self.up1(x)))
+        x = self.dec0(self._join(0, s0, self.up0(x)))
+        return self.head(x)
+
+
+@exercise("01.fix_unet")
+def check_fix_unet(cls: type[nn.Module]) -> None:
+    """``cls(in_channels, out_channels, widths)``: the hand-written depth-2 U-Net of the exercise, repaired
+    (same layer names: enc0, enc1, bottom, up1, dec1, up0, dec0, head)."""
+    for widths in ((8, 16, 32), (8, 8, 8)):
+        torch.manual_seed(0)
+        model = _call(cls, 1, 1, widths)
+        x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+        try:
+            out = model(x)
+        except NotImplementedError:
+            raise
+        except RuntimeError as err:
+            raise AssertionError(
+                f"with widths {widths} the forward pass fails: {str(err).splitlines()[0]}. Follow the "
+                "channels stage by stage: which up-convolution does each decoder stage call, and which "
+                "channels does it expect?") from None
+        assert tuple(out.shape) == (2, 1, 16, 16), (
+            f"a (2, 1, 16, 16) input should give (2, 1, 16, 16), got {tuple(out.shape)}.")
+        out.sum().backward()
+        idle = sorted({name.split(".")[0] for name, p in model.named_parameters() if p.grad is None})
+        if idle:
+            raise AssertionError(
+                f"with widths {widths} the network runs, but {', '.join(idle)} never gets a gradient: the "
+                "forward pass does not use it, because a stage calls another stage's layer instead (common "
+                "bug 4: the last stage reuses up1; it only crashes when the widths differ).")
+        reference = _ReferenceUNet(1, 1, widths)
+        want = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+        have = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        if have.get("dec0.0.0.weight", (0, 0))[1:2] == (widths[0],):
+            raise AssertionError(
+                f"dec0 takes {widths[0]} channels: the last stage sees only the upsampled map. Concatenate "
+                f"the skip s0 first, torch.cat([s0, up], dim=1), and size dec0 for 2 * w0 = {2 * widths[0]} "
+                "channels: without its skip the stage is an encoder-decoder and loses the fine detail "
+                "(common bug 5).")
+        differences = sorted(set(have.items()) ^ set(want.items()))[:4]
+        assert have == want, (
+            "the layers differ from the U-Net described (names and shapes): keep enc0, enc1, bottom, up1, "
+            f"dec1, up0, dec0 and head as given; differences: {differences}")
+        model.load_state_dict(reference.state_dict())
+        model.eval(), reference.eval()
+        with torch.no_grad():
+            out, expected = model(x), reference(x)
+            for stages in ((0,), (1,), (0, 1)):
+                swapped = _ReferenceUNet(1, 1, widths, swapped=stages)
+                swapped.load_state_dict(reference.state_dict())
+                if not torch.allclose(out, expected, atol=1e-5) and torch.allclose(out, swapped.eval()(x),
+                                                                                    atol=1e-5):
+                    raise AssertionError("the skip comes second: the course (and the paper's figure) "
+                                         "concatenates [skip, up], the copied encoder map first.")
+        assert torch.allclose(out, expected, atol=1e-5), (
+            "with the weights of a correct U-Net your output differs. Check each stage: enc0 -> pool -> "
+            "enc1 -> pool -> bottom; up1 then cat with s1 -> dec1; up0 then cat with s0 -> dec0; head.")
 
 
 @exercise("01.skip_concat")
@@ -67,15 +187,3 @@ def check_double_conv_params(fn: Callable[..., int]) -> None:
                 f"DoubleConv({c_in}, {c_out}, batch_norm={batch_norm}) has {expected:,} parameters, "
                 f"you computed {int(got):,}: {hint}; the second conv maps c_out -> c_out."
             )
-
-
-@exercise("01.iou_from_dice")
-def check_iou_from_dice(fn: Callable[[float], float]) -> None:
-    """``fn(dice) -> iou`` for the same prediction (IoU = Dice / (2 - Dice))."""
-    for dice in (0.0, 0.25, 0.5, 0.8, 0.9, 1.0):
-        expected = dice / (2 - dice)
-        got = float(_call(fn, dice))
-        assert abs(got - expected) < 1e-9, (
-            f"Dice {dice} should give IoU {expected:.6f}, got {got:.6f}. Write both with TP, FP, FN: "
-            "Dice = 2TP / (2TP + FP + FN), IoU = TP / (TP + FP + FN), and eliminate FP + FN."
-        )

@@ -1,5 +1,5 @@
-"""Chapter 03 (DropBlock) exercise checkers: gamma, growing seeds into blocks, the overlap-corrected
-keep_prob."""
+"""Chapter 03 (DropBlock) exercise checkers: growing seeds into blocks, the DropBlock forward pass, the
+overlap-corrected keep_prob."""
 
 from __future__ import annotations
 
@@ -8,35 +8,9 @@ from collections.abc import Callable
 
 import torch
 
-from course_lib.blocks.dropblock import dropblock_gamma, grow_blocks
+from course_lib.blocks.dropblock import expected_drop_rate, grow_blocks
 from course_lib.exercises import call_answer as _call
 from course_lib.exercises import exercise
-
-_GRID = [(kp, bs, feat) for kp in (0.5, 0.8, 0.9, 0.95) for bs in (1, 3, 4, 7, 9) for feat in (9, 14, 32, 48)
-         if bs <= feat]
-
-
-@exercise("03.gamma")
-def check_gamma(fn: Callable[[float, int, int], float]) -> None:
-    """``fn(keep_prob, block_size, feat_size) -> gamma`` of the paper's Eq. (1) for a square map."""
-    for keep_prob, block_size, feat in _GRID:
-        expected = dropblock_gamma(keep_prob, block_size, feat)
-        got = float(_call(fn, keep_prob, block_size, feat))
-        if math.isclose(got, expected, rel_tol=1e-9):
-            continue
-        valid = (feat - block_size + 1) ** 2
-        hint = "gamma = (1 - keep_prob) / block_size**2 * feat**2 / (feat - block_size + 1)**2."
-        if math.isclose(got, (1 - keep_prob) / block_size**2, rel_tol=1e-9):
-            hint = ("you left out the second factor feat**2 / (feat - block_size + 1)**2: seeds may only "
-                    "fall where a whole block fits, so each of those positions must fire more often.")
-        elif math.isclose(got, keep_prob / block_size**2 * feat**2 / valid, rel_tol=1e-9):
-            hint = "keep_prob is the fraction KEPT; the drop fraction is 1 - keep_prob."
-        elif feat > block_size and math.isclose(
-                got, (1 - keep_prob) / block_size**2 * feat**2 / (feat - block_size) ** 2, rel_tol=1e-9):
-            hint = ("a map of size feat has feat - block_size + 1 valid positions per axis, "
-                    "not feat - block_size.")
-        raise AssertionError(f"keep_prob {keep_prob}, block_size {block_size}, feat_size {feat}: expected "
-                             f"gamma {expected:.6g}, got {got:.6g}. {hint}")
 
 
 @exercise("03.grow_blocks")
@@ -91,3 +65,61 @@ def check_keep_prob_for_rate(fn: Callable[[float, int], float]) -> None:
             "A unit survives only if none of the block_size**2 seed positions covering it fires: "
             "1 - rate = (1 - gamma)**(block_size**2); then keep_prob = 1 - gamma * block_size**2."
         )
+
+
+def _covered_by_blocks(dropped: torch.Tensor, block_size: int) -> torch.Tensor:
+    """True where a dropped unit lies inside some all-dropped ``block_size`` square that fits in the map."""
+    full = torch.nn.functional.avg_pool2d(dropped.float(), block_size, stride=1) > 1 - 1e-6
+    return grow_blocks(full, block_size).bool() | ~dropped
+
+
+@exercise("03.dropblock")
+def check_dropblock(fn: Callable[..., torch.Tensor]) -> None:
+    """``fn(x, keep_prob, block_size, training=True)``: Algorithm 1 of the paper with Eq. (1)'s gamma (seeds
+    on the valid grid, blocks grown from them, independent per channel, output rescaled by
+    count(M) / count_ones(M)); the identity when not training or when keep_prob is 1."""
+    x = torch.randn(2, 3, 16, 16)
+    for keep_prob, training, why in ((0.9, False, "in evaluation mode"), (1.0, True, "with keep_prob 1")):
+        out = _call(fn, x.clone(), keep_prob, 5, training)
+        assert isinstance(out, torch.Tensor) and torch.equal(out, x), (
+            f"{why} DropBlock must return its input unchanged (Algorithm 1, step 1).")
+    for block_size, shape in ((7, (32, 32)), (4, (16, 16)), (3, (9, 12)), (2, (8, 8))):
+        out = _call(fn, torch.ones(2, 4, *shape), 0.9, block_size, True)
+        assert isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}."
+        assert tuple(out.shape) == (2, 4, *shape), (
+            f"block_size {block_size} on a {shape[0]}x{shape[1]} map: the output must keep the input's "
+            f"shape (2, 4, {shape[0]}, {shape[1]}), got {tuple(out.shape)}. Grow blocks from their top-left "
+            "corners (pad block_size - 1, max-pool with stride 1), not with a centred window (even sizes "
+            "break).")
+    torch.manual_seed(0)
+    keep_prob, block_size, feat = 0.9, 7, 32
+    out = _call(fn, torch.ones(64, 8, feat, feat), keep_prob, block_size, True)
+    dropped = out == 0
+    rate = float(dropped.float().mean())
+    target = expected_drop_rate(keep_prob, block_size, feat)
+    naive = expected_drop_rate(keep_prob, block_size, feat, gamma=(1 - keep_prob) / block_size**2)
+    if abs(rate - target) > 0.012:
+        hint = "use gamma = (1 - keep_prob) / b^2 * f^2 / (f - b + 1)^2 with seeds on the valid grid."
+        if rate > 0.5:
+            hint = "keep_prob is the fraction KEPT: the seeds fire with a rate derived from 1 - keep_prob."
+        elif rate < 0.005:
+            hint = ("almost nothing was dropped: are the seeds sampled with probability gamma and grown into "
+                    "blocks?")
+        elif abs(rate - naive) < 0.012:
+            hint = ("you left out Eq. 1's border factor f^2 / (f - b + 1)^2: seeds only fall where a whole "
+                    "block fits, so each valid position must fire more often.")
+        raise AssertionError(f"keep_prob {keep_prob}, block {block_size}, {feat}x{feat} maps: {rate:.1%} of "
+                             f"the units were dropped; Eq. 1 gives {target:.1%}. {hint}")
+    if not bool(_covered_by_blocks(dropped, block_size).all()):
+        raise AssertionError(f"some dropped units are not inside a whole {block_size}x{block_size} block "
+                             "within the map: drop squares grown from seeds on the valid (f - b + 1)^2 grid, "
+                             "not single units or blocks cut at the border.")
+    if bool((dropped[:, :1] == dropped).all()):
+        raise AssertionError("every channel got the same mask: DropBlock samples each channel's seeds "
+                             "independently (share_channels=False in the paper's default).")
+    if not math.isclose(float(out.mean()), 1.0, abs_tol=0.01):
+        unscaled = math.isclose(float(out[~dropped].mean()), 1.0, rel_tol=1e-3)
+        hint = (" The kept units were not rescaled: multiply by count(M) / count_ones(M) so that the "
+                "expected sum is unchanged." if unscaled else "")
+        raise AssertionError(f"on an all-ones input the output's mean should stay 1 (the rescaling), got "
+                             f"{float(out.mean()):.4f}.{hint}")

@@ -1,5 +1,6 @@
-"""Chapter 05 (dilation, DAC, receptive fields) exercise checkers: the RF formula, gap-free dilation
-rates, and a correct DAC branch, each measured with the course's receptive-field tool."""
+"""Chapter 05 (dilation, DAC, receptive fields) exercise checkers: the RF formula, the offsets a dilated
+stack reads (and its holes), and a correct DAC branch, each measured with the course's receptive-field
+tool."""
 
 from __future__ import annotations
 
@@ -41,25 +42,47 @@ def check_receptive_field(fn: Callable[[list[tuple[int, int, int]]], int]) -> No
             raise AssertionError(f"layers {layers}: receptive field {expected}, you returned {got}.{hint}")
 
 
-@exercise("05.gap_free_rates")
-def check_gap_free_rates(rates: Any) -> None:
-    """Three dilation rates for three 3x3 convs: receptive field >= 17 and a footprint without holes."""
-    if callable(rates):
-        rates = _call(rates)
-    rates = tuple(int(r) for r in rates)
-    assert len(rates) == 3, f"give three dilation rates (one per 3x3 layer), got {rates}."
-    assert min(rates) >= 1, f"dilation rates are >= 1, got {rates}."
-    size = 2 * (2 * sum(rates)) + 9
-    mask = footprint(conv_stack(3, rates), (1, size, size))
-    side = _side(mask)
-    assert side >= 17, (f"rates {rates} give a receptive field of {side} px; you need at least 17. "
-                        "Each 3x3 layer with dilation d adds 2d pixels.")
-    holes = side * side - int(mask.sum())
-    assert holes == 0, (
-        f"rates {rates} reach {side} px but {holes} of the {side * side} pixels in the box are never seen "
-        "(gridding). The earlier layers must fill the gaps a later rate opens: start with dilation 1 and "
-        "let each rate be at most the receptive field of the layers before it (Wang et al.'s HDC), with "
-        "no common factor > 1.")
+def _measured_offsets(kernel: int, rates: tuple[int, ...]) -> list[int]:
+    """The column offsets the centre pixel of ``conv_stack(kernel, rates)`` reads, by the footprint tool."""
+    reach = sum(d * (kernel - 1) // 2 for d in rates)
+    size = 2 * reach + 9
+    row = footprint(conv_stack(kernel, rates), (1, size, size))[size // 2]
+    return [int(c) - size // 2 for c in torch.nonzero(row).flatten()]
+
+
+@exercise("05.reachable_offsets")
+def check_reachable_offsets(fn: Callable[[int, tuple[int, ...]], Any]) -> None:
+    """``fn(kernel, rates)``: the sorted offsets a stack of ``kernel``-tap convs with dilations ``rates``
+    reads, checked against the footprint tool on stacks with and without holes."""
+    cases = [(3, (1,)), (3, (2,)), (3, (1, 1, 1)), (3, (2, 2, 2)), (3, (1, 2, 5)), (3, (1, 2, 9)),
+             (3, (1, 3, 5)), (5, (1, 3)), (1, (3, 3)), (3, (3, 1)), (5, (2, 2))]
+    for kernel, rates in cases:
+        expected = _measured_offsets(kernel, rates)
+        got = _call(fn, kernel, tuple(rates))
+        try:
+            got = sorted(int(o) for o in got)
+        except TypeError:
+            raise AssertionError(f"return a list of integer offsets, got {type(got).__name__}.") from None
+        if got == expected:
+            continue
+        hint = ""
+        half = sum(d * (kernel - 1) // 2 for d in rates)
+        union = sorted({d * (t - (kernel - 1) // 2) for d in rates for t in range(kernel)})
+        no_dilation = _measured_offsets(kernel, (1,) * len(rates))
+        if got == list(range(-half, half + 1)) and got != expected:
+            hint = (" You returned every offset of the analytic box; a dilated kernel reads only every d-th "
+                    "pixel, so a stack can leave holes.")
+        elif got == union:
+            hint = (" That is the union of the layers' own taps. A later layer reads around *every* offset "
+                    "the layers before it read: the stack's offsets are all sums o_1 + o_2 + ..., one tap "
+                    "per layer.")
+        elif got == no_dilation:
+            hint = " You ignored the dilation: a tap t of a kernel with dilation d sits at d * t."
+        elif got and min(got) == 0:
+            hint = (" Centre each kernel: its taps are d * (t - (k - 1) // 2) for t = 0 .. k - 1 ('same' "
+                    "padding), so offsets run from -reach to +reach.")
+        raise AssertionError(f"kernel {kernel}, rates {rates}: the stack reads offsets {expected}, you "
+                             f"returned {got}.{hint}")
 
 
 @exercise("05.dac_branch")

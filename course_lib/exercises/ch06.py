@@ -1,12 +1,14 @@
-"""Chapter 06 (DACRSE-UNet on DRIVE) exercise checkers: the RSE forward pass, FOV metrics, and the
-accuracy of a model that finds no vessel at all."""
+"""Chapter 06 (DACRSE-UNet on DRIVE) exercise checkers: the DAC block from its shared convolutions, FOV
+sensitivity and specificity, and the source material's bottleneck rebuilt as DACRSE-UNet's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
+import torch.nn as nn
 
+from course_lib.blocks.dac import DACBlock
 from course_lib.blocks.se import RSEBlock
 from course_lib.exercises import call_answer as _call
 from course_lib.exercises import exercise
@@ -23,31 +25,60 @@ def _vessel_scene(seed: int, size: int = 40) -> tuple[torch.Tensor, torch.Tensor
     return prob, target * fov, fov
 
 
-@exercise("06.rse_forward")
-def check_rse_forward(fn: Callable[[RSEBlock, torch.Tensor], torch.Tensor]) -> None:
-    """``fn(block, x)``: the RSE unit's output from its parts ``block.residual``, ``block.se``,
-    ``block.shortcut`` (without calling ``block(x)``)."""
-    torch.manual_seed(0)
-    for cin, cout in ((8, 8), (4, 8)):
-        block = RSEBlock(cin, cout, keep_prob=1.0, reduction=2).eval()
-        x = torch.randn(2, cin, 12, 12)
-        with torch.no_grad():
-            expected = block(x)
-            got = _call(fn, block, x)
-            assert isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}."
-            assert got.shape == expected.shape, (
-                f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}.")
-            features = block.residual(x)
-            squared = block.shortcut(x) + block.se(features) * features
-            if torch.allclose(got, squared, atol=1e-5) and not torch.allclose(squared, expected):
-                raise AssertionError("you multiplied se(F(x)) by F(x) again: block.se already returns "
-                                     "F(x) * weights, so this squares the features (common bug 2).")
-            if torch.allclose(got, block.shortcut(x) + features, atol=1e-5):
-                raise AssertionError("the SE re-weighting is missing: add block.se(F(x)), not F(x).")
-            assert torch.allclose(got, expected, atol=1e-5), (
-                f"wrong values for {cin} -> {cout} channels: the unit is shortcut(x) + se(residual(x)); "
-                "the shortcut is a 1x1 conv when the width changes (use block.shortcut)."
-            )
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _randomised(module: nn.Module, seed: int) -> nn.Module:
+    """``module`` in eval mode with every parameter drawn at random (zero biases would hide mistakes)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    return module.eval()
+
+
+def _refuse(*_: object) -> None:
+    raise AssertionError("build the output from block.dilate1, block.dilate2, block.dilate3 and "
+                         "block.conv1x1: calling block(x) or block.branch(...) is what you replace here.")
+
+
+@exercise("06.dac_forward")
+def check_dac_forward(fn: Callable[[DACBlock, torch.Tensor], torch.Tensor]) -> None:
+    """``fn(block, x)``: the DAC block's output from its four shared convolutions ``block.dilate1`` (3x3
+    d=1), ``block.dilate2`` (3x3 d=3), ``block.dilate3`` (3x3 d=5) and ``block.conv1x1``."""
+    block = _randomised(DACBlock(4), seed=6)
+    x = torch.randn(2, 4, 15, 17, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        expected = block(x)
+        d1, d3, d5, mix = block.dilate1, block.dilate2, block.dilate3, block.conv1x1
+        branches = [d1(x), mix(d3(x)), mix(d3(d1(x))), mix(d5(d3(d1(x))))]
+        block.forward, block.branch = _refuse, _refuse  # the student must not call the block itself
+        got = _call(fn, block, x)
+        assert isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}."
+        assert got.shape == expected.shape, (
+            f"DAC keeps the shape {tuple(expected.shape)}, got {tuple(got.shape)}: pad each 3x3 conv by its "
+            "dilation (the block's convolutions already do).")
+        relu = torch.relu
+        per_branch = "the ReLU acts on each branch on its own, before the sum, not on the total."
+        mistakes = [
+            (sum(relu(b) for b in branches), "the input itself is missing: DAC(x) = x + Σ ReLU(branch(x))."),
+            (x + sum(branches), "each branch goes through a ReLU before the sum."),
+            (relu(x + sum(branches)), per_branch),
+            (x + relu(sum(branches)), per_branch),
+            (x + relu(branches[0]) + relu(d3(x)) + relu(d3(d1(x))) + relu(d5(d3(d1(x)))),
+             "branches 2-4 end with the 1x1 convolution (block.conv1x1), which mixes the channels."),
+            (x + relu(branches[0]) + relu(mix(d3(x))) + relu(mix(d3(x))) + relu(mix(d5(x))),
+             "branches 3 and 4 are cascades: branch 3 is 1x1(d3(d1(x))), branch 4 is "
+             "1x1(d5(d3(d1(x)))), each conv applied to the previous one's output."),
+        ]
+        for wrong, hint in mistakes:
+            if torch.allclose(got, wrong, atol=1e-5) and not torch.allclose(wrong, expected, atol=1e-5):
+                raise AssertionError(hint)
+        assert torch.allclose(got, expected, atol=1e-5), (
+            "the values differ. Branch 1: d1(x); branch 2: 1x1(d3(x)); branch 3: 1x1(d3(d1(x))); branch 4: "
+            "1x1(d5(d3(d1(x)))), with d1, d3, d5 = block.dilate1, block.dilate2, block.dilate3 and 1x1 = "
+            "block.conv1x1; the output is x + the sum of the four ReLU'd branches.")
 
 
 @exercise("06.fov_rates")
@@ -75,17 +106,48 @@ def check_fov_rates(fn: Callable[..., tuple[float, float]]) -> None:
             "the FOV.")
 
 
-@exercise("06.background_accuracy")
-def check_background_accuracy(fn: Callable[..., float]) -> None:
-    """``fn(target, fov) -> float``: the FOV accuracy of a model that predicts "background" everywhere."""
-    for seed in range(3):
-        _, target, fov = _vessel_scene(seed)
-        expected = scores_from_counts(**confusion_counts(torch.zeros_like(target), target, fov))["accuracy"]
-        got = float(_call(fn, target, fov))
-        whole = 1.0 - float(target.mean())
-        if abs(got - whole) < 1e-6 and abs(whole - expected) > 1e-6:
-            raise AssertionError("you counted every pixel of the image; count only pixels inside the FOV.")
-        assert abs(got - expected) < 1e-6, (
-            f"expected {expected:.4f}, got {got:.4f}: predicting no vessel is right on every background "
-            "pixel, so the accuracy is the background fraction of the FOV = 1 - (vessel pixels in FOV) / "
-            "(FOV pixels).")
+@exercise("06.bottleneck")
+def check_bottleneck(fn: Callable[[int, int, int], nn.Module]) -> None:
+    """``fn(in_channels, out_channels, reduction) -> nn.Module``: DACRSE-UNet's bottleneck, a 2x2 max-pool,
+    an RSE unit ``in -> out`` (SE reduction ``reduction``) and CE-Net's DAC block on ``out`` channels."""
+    for cin, cout, r in ((8, 16, 4), (12, 24, 8)):
+        rse, dac = RSEBlock(cin, cout, reduction=r), DACBlock(cout)
+        reference = _randomised(nn.Sequential(nn.MaxPool2d(2), rse, dac), seed=cin)
+        module = _call(fn, cin, cout, r)
+        assert isinstance(module, nn.Module), f"return an nn.Module, got {type(module).__name__}."
+        got, want = _count(module), _count(reference)
+        unshared = _count(rse) + _count(DACBlock(cout, shared=False))
+        counts = {
+            _count(rse): "the DAC block is missing: it follows the RSE unit, at the bottleneck's width.",
+            _count(DACBlock(cout)): "the RSE unit is missing (the source material's mistake): the bottleneck "
+                                    "level has its own RSE unit in -> out before the DAC block.",
+            _count(DACBlock(cin)) + _count(rse): "the DAC block works on the RSE unit's output: "
+                                                 "DACBlock(out_channels), not in_channels.",
+            unshared: "CE-Net's DAC shares its four convolutions between the branches: "
+                      "DACBlock(out_channels, shared=True).",
+        }
+        if got != want:
+            generic = (f"expected {want:,} parameters (RSE unit {_count(rse):,} + DAC {_count(dac):,}), got "
+                       f"{got:,}: check the widths and the SE reduction.")
+            raise AssertionError(counts.get(got, generic))
+        student = list(module.parameters())
+        if [p.shape for p in student] != [p.shape for p in reference.parameters()]:
+            raise AssertionError("the right parts in the wrong order: max-pool, then the RSE unit, then DAC.")
+        with torch.no_grad():
+            for mine, theirs in zip(student, reference.parameters(), strict=True):
+                mine.copy_(theirs)
+            module.eval()
+            x = torch.randn(2, cin, 16, 16, generator=torch.Generator().manual_seed(cout))
+            out = _call(module, x)
+            expected = reference(x)
+            if tuple(out.shape) == (2, cout, 16, 16):
+                raise AssertionError("the 2x2 max-pool is missing: the bottleneck works at half the "
+                                     "resolution of the level above (1/8 of the input after three pools).")
+            assert tuple(out.shape) == tuple(expected.shape), (
+                f"for a (2, {cin}, 16, 16) input expected {tuple(expected.shape)}, got {tuple(out.shape)}.")
+            late_pool = reference[0](dac(rse(x)))
+            if torch.allclose(out, late_pool, atol=1e-5) and not torch.allclose(late_pool, expected,
+                                                                                 atol=1e-5):
+                raise AssertionError("pool first: the RSE unit and the DAC block work on the pooled map.")
+            assert torch.allclose(out, expected, atol=1e-5), (
+                "the values differ from MaxPool2d(2) -> RSEBlock(in, out, reduction=r) -> DACBlock(out).")

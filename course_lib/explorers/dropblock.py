@@ -73,12 +73,16 @@ def show_dropblock(keep_prob: float = 0.9, block_size: int = 7, feat_size: int =
     mask = 1.0 - grow_blocks(seeds, bs)
     rates = dropblock_rates(keep_prob, block_size, feat_size, seed=seed)
 
+    # the big panel shows the first channel that drew a seed (with ~2 seeds per channel, some draw none)
+    with_seeds = [k for k in range(9) if bool(seeds[0, k].any())]
+    shown = with_seeds[0] if with_seeds else 0
+
     fig, axes = new_figure(1, 3, panel=(4.7, 4.9))
     ax_mask, ax_grid, ax_bars = axes[0]
     clamp = f" (clamped from {block_size})" if bs != block_size else ""
-    plot_block_mask(mask[0, 0], seeds[0, 0], bs, ax=ax_mask,
-                    title=f"{feat_size}x{feat_size} map, block {bs}{clamp}")
-    # eight more channels tiled 3 x 3 with a 1-px gap (the first tile repeats the big panel's channel)
+    plot_block_mask(mask[0, shown], seeds[0, shown], bs, ax=ax_mask,
+                    title=f"{feat_size}x{feat_size} map, block {bs}{clamp}\nchannel {shown + 1}")
+    # the nine channels tiled 3 x 3 with a 1-px gap, numbered row by row
     gap = max(1, feat_size // 16)
     tiles = torch.full((3 * feat_size + 4 * gap,) * 2, 0.55)
     for k in range(9):
@@ -86,7 +90,7 @@ def show_dropblock(keep_prob: float = 0.9, block_size: int = 7, feat_size: int =
         top, left = gap + r * (feat_size + gap), gap + c * (feat_size + gap)
         tiles[top:top + feat_size, left:left + feat_size] = mask[0, k]
     ax_grid.imshow(tiles.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    image_axis(ax_grid, "9 channels (independent masks)")
+    image_axis(ax_grid, f"9 independent channels\n{9 - len(with_seeds)} without a seed")
     _bars(ax_bars, rates)
     fig.suptitle(f"keep_prob {keep_prob:.2f}: gamma = {rates['gamma']:.4f} seeds per valid position; "
                  f"measured {rates['measured']:.1%} vs target {rates['target']:.1%}", fontsize=14)

@@ -17,9 +17,10 @@ Two ways to train, one way to evaluate:
 - **Evaluation** always on whole images, pooled over the pixels inside the field of view (FOV):
   :func:`evaluate_images` gives Acc, Se, Sp, F1, AUC and the probability maps.
 
-:func:`load_vessel_data` gives the train and held-out images of DRIVE (the seeded ``train``/``val``
-split of the official training set, or ``trainval``/``test`` when the official test labels are
-present) and falls back to ``synthetic-vessels`` with a banner when DRIVE is absent.
+:func:`load_vessel_data` gives the training and validation images of DRIVE (always the seeded
+``train``/``val`` split of the official training set, so validation never looks at the test split) and
+falls back to ``synthetic-vessels`` with a banner when DRIVE is absent. :func:`load_test_split` gives the
+official test images when their labels are present, to be scored once, after training.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from torch.utils.data import Dataset
 from course_lib import config, engine, sizes
 from course_lib.blocks.dropblock import DropBlock2d, LinearKeepProbSchedule
 from course_lib.data.real.common import DatasetLayoutError, DatasetNotFoundError
-from course_lib.data.registry import load
+from course_lib.data.registry import data_root, load, shown_path
 from course_lib.data.transforms import (
     ColorJitter,
     Compose,
@@ -64,6 +65,7 @@ __all__ = [
     "fit_vessel_model",
     "flatten_illumination",
     "fov_roc",
+    "load_test_split",
     "load_vessel_data",
     "make_vessel_model",
     "paper_training_set",
@@ -232,33 +234,32 @@ def load_vessel_data(
     force_synthetic: bool = False,
     verbose: bool = True,
 ) -> tuple[VesselData, VesselData]:
-    """``(train, test)`` images for the chapter, DRIVE when present, else synthetic vessels.
+    """``(train, val)`` images for the chapter, DRIVE when present, else synthetic vessels.
 
-    With DRIVE's official test labels (``DRIVE/test/1st_manual``) the model trains on all 20 training
-    images and is evaluated on the 20 test images; without them (the course's shared data, many
-    mirrors) it trains on a seeded 80 % of the training images and is evaluated on the held-out rest
-    (``val_fraction``). The returned objects say which in ``split``. ``synthetic_n`` = (train, test).
+    On DRIVE the model trains on a seeded 80 % of the 20 official training images and is validated on
+    the held-out rest (``val_fraction``), whether or not the official test labels are present: the test
+    split is never watched during training. :func:`load_test_split` gives it, to score once at the end.
+    The returned objects say which images they hold in ``split``. ``synthetic_n`` = (train, val).
     """
     if not force_synthetic:
         try:
-            try:
-                test_set = load("drive", split="test", root=root)
-                train_set = load("drive", split="trainval", root=root)
-                splits = (f"DRIVE training images (all {len(train_set)})", "DRIVE official test images")
-            except (DatasetNotFoundError, DatasetLayoutError):
-                train_set = load("drive", split="train", root=root, val_fraction=val_fraction, seed=seed)
-                test_set = load("drive", split="val", root=root, val_fraction=val_fraction, seed=seed)
-                splits = (f"DRIVE training images ({len(train_set)} of 20)",
-                          f"held-out DRIVE TRAINING images ({len(test_set)}, never trained on; "
-                          "not the official test split)")
+            train_set = load("drive", split="train", root=root, val_fraction=val_fraction, seed=seed)
+            val_set = load("drive", split="val", root=root, val_fraction=val_fraction, seed=seed)
+            splits = (f"DRIVE training images ({len(train_set)} of {len(train_set) + len(val_set)})",
+                      f"held-out DRIVE TRAINING images ({len(val_set)}, never trained on; "
+                      "not the official test split)")
             data = [VesselData(*_stack(ds, preprocessing), ids=ds.ids, source="drive", split=name,
-                               preprocessing=preprocessing) for ds, name in zip((train_set, test_set), splits,
+                               preprocessing=preprocessing) for ds, name in zip((train_set, val_set), splits,
                                                                                strict=True)]
             if verbose:
-                print(f"DRIVE found: training on {splits[0]}, evaluating on {splits[1]}.")
+                test = ("the official test labels are present: load_test_split gives the test images, to "
+                        "score once, after training" if _has_test_labels(root) else
+                        "no official test labels (DRIVE/test/1st_manual): the held-out training images are "
+                        "the only evaluation")
+                print(f"DRIVE found: training on {splits[0]}, validating on {splits[1]};\n{test}.")
             return data[0], data[1]
         except DatasetNotFoundError as err:
-            reason = str(err).splitlines()[0]
+            reason = _reason(err, root)
     else:
         reason = "force_synthetic=True"
     if verbose:
@@ -273,6 +274,41 @@ def load_vessel_data(
                               source="synthetic-vessels", split=f"synthetic {split} images ({n})",
                               preprocessing=preprocessing))
     return out[0], out[1]
+
+
+def _reason(err: Exception, root: str | os.PathLike | None) -> str:
+    """The first line of a loader's error, with the data folder as chapters print it (no machine paths)."""
+    base = data_root(root)
+    return str(err).splitlines()[0].replace(str(base), shown_path(base))
+
+
+def _has_test_labels(root: str | os.PathLike | None) -> bool:
+    try:
+        load("drive", split="test", root=root)
+    except (DatasetNotFoundError, DatasetLayoutError):
+        return False
+    return True
+
+
+def load_test_split(root: str | os.PathLike | None = None, *, preprocessing: str = "rgb_norm",
+                    verbose: bool = True) -> VesselData | None:
+    """DRIVE's 20 official test images with their labels, or ``None`` when DRIVE or its test labels
+    (``DRIVE/test/1st_manual``) are absent. Score them once, after training: they take no part in
+    training or validation. Under a ``COURSE_MAX_STEPS`` rehearsal only the first couple are kept."""
+    try:
+        test_set = load("drive", split="test", root=root)
+    except (DatasetNotFoundError, DatasetLayoutError) as err:
+        if verbose:
+            print(f"No labelled DRIVE test split ({_reason(err, root)}).")
+        return None
+    data = VesselData(*_stack(test_set, preprocessing), ids=test_set.ids, source="drive",
+                      split=f"DRIVE official test images ({len(test_set)})", preprocessing=preprocessing)
+    limit = config.eval_limit()
+    if limit is not None and len(data) > limit:
+        data = data.subset(range(limit), f"{data.split}; rehearsal: first {limit} only")
+    if verbose:
+        print(f"{data.split}: scored once, after training.")
+    return data
 
 
 def cross_validation_fold(train: VesselData, test: VesselData, fold: int, folds: int = 5,
@@ -300,8 +336,7 @@ def _split_fold(train: VesselData, test: VesselData, fold: int, folds: int, seed
         return train, test
     if len(train) != (folds - 1) * len(test):
         raise ValueError(f"{folds} folds need {folds - 1} x {len(test)} = {(folds - 1) * len(test)} training "
-                         f"images beside the {len(test)} test images, got {len(train)} (with DRIVE's "
-                         "official test split there is nothing to cross-validate: use fold 0).")
+                         f"images beside the {len(test)} held-out images, got {len(train)}.")
     order = random.Random(seed).sample(range(len(train)), len(train))
     held = sorted(order[(fold - 1) * len(test) : fold * len(test)])
     rest = [i for i in range(len(train)) if i not in held]

@@ -153,9 +153,9 @@ def parameter_counts(plan: LeaderboardPlan, models: Sequence[str] = LEADERBOARD,
 
 def load_task(plan: LeaderboardPlan, seed: int = 0, real: bool | None = None, verbose: bool = True
               ) -> tuple[drive.VesselData, drive.VesselData]:
-    """Chapter 06's vessel images: DRIVE (a seeded 16 / 4 split of its training images, or train / test
-    when the official test labels are there) when ``real`` is not False and DRIVE is in the data folder,
-    else ``synthetic-vessels`` at ``plan.synthetic_size`` px. RGB with flattened illumination."""
+    """Chapter 06's vessel images: DRIVE (a seeded 16 / 4 split of its training images, with or without
+    the official test labels) when ``real`` is not False and DRIVE is in the data folder, else
+    ``synthetic-vessels`` at ``plan.synthetic_size`` px. RGB with flattened illumination."""
     train, test = drive.load_vessel_data(preprocessing="rgb_flat", seed=seed, force_synthetic=real is False,
                                          synthetic_size=plan.synthetic_size, verbose=verbose)
     return train, _limited(test)

@@ -5,7 +5,8 @@ Every function accepts torch tensors or numpy arrays, returns the matplotlib Fig
 assign the result (``fig = cl.viz.overlay(...)``) or end the line with ``;`` to avoid a second copy.
 Style is applied per call (``use_course_style``); global rcParams are never changed.
 General figures live in ``images`` and ``curves``; each chapter's own figures in a module named after its
-topic (``attention``, ``dropblock``, ``family``, ``se``, ``unetpp``, ``receptive_field``, ``tiling``),
+topic (``architecture`` for SE/RSE/DAC/DACRSE-UNet drawn from the modules, ``attention``,
+``dropblock``, ``family``, ``se``, ``unetpp``, ``receptive_field``, ``tiling``),
 re-exported here.
 
 TP / FP / FN colours (Okabe-Ito based): TP white, FP orange, FN sky blue on a dimmed grey image.
@@ -21,6 +22,7 @@ from course_lib.viz._style import (
     save_figure,
     use_course_style,
 )
+from course_lib.viz.architecture import draw_dac_block, draw_dacrse_unet, draw_rse_block, draw_se_block
 from course_lib.viz.attention import (
     attention_overlay,
     draw_gated_unet,
@@ -28,7 +30,13 @@ from course_lib.viz.attention import (
     plot_arm_scores,
     plot_attention_grid,
 )
-from course_lib.viz.curves import compare_bars, history_to_dict, plot_learning_curves, plot_roc
+from course_lib.viz.curves import (
+    compare_bars,
+    history_to_dict,
+    plot_learning_curves,
+    plot_roc,
+    plot_seed_curves,
+)
 from course_lib.viz.dropblock import plot_block_mask, plot_drop_rates, plot_keep_prob_schedule
 from course_lib.viz.family import draw_units, plot_pareto, plot_sparse_labels, plot_volume_predictions
 from course_lib.viz.images import (
@@ -63,9 +71,13 @@ __all__ = [
     "compare_bars",
     "confusion_masks",
     "dice_score",
+    "draw_dac_block",
+    "draw_dacrse_unet",
     "draw_gated_unet",
     "draw_nested_grid",
     "draw_recurrent_unrolled",
+    "draw_rse_block",
+    "draw_se_block",
     "draw_u2net",
     "draw_units",
     "feature_map_grid",
@@ -91,6 +103,7 @@ __all__ = [
     "plot_roc",
     "plot_se_by_group",
     "plot_seams",
+    "plot_seed_curves",
     "plot_side_outputs",
     "plot_sparse_labels",
     "plot_volume_predictions",

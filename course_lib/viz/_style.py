@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
@@ -132,6 +132,14 @@ def arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], colour
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=mutation_scale, color=colour,
                                  lw=lw, alpha=alpha, connectionstyle=f"arc3,rad={rad}", shrinkA=shrink,
                                  shrinkB=shrink))
+
+
+def box(ax: Axes, x: float, y: float, text: str, colour: str, width: float = 2.5, height: float = 0.62, *,
+        fontsize: float = 10.5, edgecolor: str = "#333333", lw: float = 1.0) -> None:
+    """A rounded box centred at ``(x, y)`` in data coordinates with ``text`` in it (architecture figures)."""
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.04",
+                                facecolor=colour, edgecolor=edgecolor, lw=lw))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:

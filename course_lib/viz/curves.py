@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from course_lib.viz._arrays import to_numpy
 from course_lib.viz._style import OKABE_ITO, PALETTE, figure_and_axes, new_figure, styled
 
-__all__ = ["compare_bars", "history_to_dict", "plot_learning_curves", "plot_roc"]
+__all__ = ["compare_bars", "history_to_dict", "plot_learning_curves", "plot_roc", "plot_seed_curves"]
 
 _LOSS_COLOURS = {"train": OKABE_ITO["blue"], "val": OKABE_ITO["orange"]}
 _METRIC_COLOURS = [OKABE_ITO[k]
@@ -66,6 +66,41 @@ def _plot_series(ax: Axes, x: np.ndarray, y: np.ndarray, colour: str, split: str
         style.update(marker="o", ms=4 if len(x) > 10 else 6)
     ok = ~np.isnan(y)
     ax.plot(x[ok], y[ok], **style)
+
+
+_ARM_COLOURS = [OKABE_ITO[k]
+                for k in ("black", "orange", "bluish_green", "blue", "vermillion", "reddish_purple")]
+
+
+@styled
+def plot_seed_curves(results: Sequence[Any], panels: Sequence[Sequence[str]] = (("train_loss", "val_loss"),
+                                                                              ("val_dice",)),
+                     titles: Sequence[str] | None = None, ylabels: Sequence[str] | None = None) -> Figure:
+    """History columns of every arm over epochs: the mean over seeds as a line, the range over seeds as a
+    band. ``results``: objects with ``arm``, ``seed`` and ``history`` (e.g. sweep ``ArmResult``). One panel
+    per entry of ``panels``; in a panel, ``train_*`` columns are dashed, the others solid."""
+    arms = list(dict.fromkeys(r.arm for r in results))
+    fig, axes = new_figure(1, len(panels), panel=(6.4, 4.6))
+    for p, (ax, columns) in enumerate(zip(axes[0], panels, strict=True)):
+        for i, arm in enumerate(arms):
+            colour = _ARM_COLOURS[i % len(_ARM_COLOURS)]
+            runs = [history_to_dict(r.history) for r in results if r.arm == arm]
+            for column in columns:
+                values = np.array([h[column] for h in runs], dtype=float)
+                epochs = runs[0]["epoch"]
+                dashed = column.startswith("train")
+                ax.plot(epochs, values.mean(0), color=colour, ls="--" if dashed else "-",
+                        lw=1.6 if dashed else 2.2, label=None if dashed and len(columns) > 1 else arm)
+                if len(runs) > 1:
+                    ax.fill_between(epochs, values.min(0), values.max(0), color=colour, alpha=0.15, lw=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabels[p] if ylabels else ", ".join(columns))
+        if titles:
+            ax.set_title(titles[p])
+    n_seeds = len({r.seed for r in results})
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", title=f"mean of {n_seeds} seeds\n(band: range)")
+    return fig
 
 
 @styled
@@ -159,13 +194,14 @@ _REF_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "h")
 def plot_roc(fpr: Any, tpr: Any | None = None, auc: float | None = None,
              reference_points: Mapping[str, Any] | Sequence[str] | None = None, ax: Axes | None = None,
              label: str = "ours", title: str | None = "ROC curve",
-             limits: tuple[float, float, float, float] | None = None) -> Figure:
+             limits: tuple[float, float, float, float] | None = None, legend: bool = True) -> Figure:
     """ROC curve(s) with published operating points.
 
     ``fpr, tpr`` arrays for one curve, or ``fpr`` a dict ``name -> (fpr, tpr)`` or ``(fpr, tpr, auc)``.
     ``reference_points``: dict ``name -> (fpr, tpr)`` drawn as markers (papers report Se and Sp:
     fpr = 1 - Sp, tpr = Se), ``name -> auc`` (float) listed in the legend, or a list of legend lines.
-    ``limits = (x0, x1, y0, y1)`` zooms in (vessel ROC curves hug the top-left corner).
+    ``limits = (x0, x1, y0, y1)`` zooms in (vessel ROC curves hug the top-left corner). The legend sits
+    below the axes, off the curves (``legend=False`` leaves it out, e.g. on a zoomed second panel).
     """
     if isinstance(fpr, Mapping):
         curves = {name: tuple(c) for name, c in fpr.items()}
@@ -205,7 +241,8 @@ def plot_roc(fpr: Any, tpr: Any | None = None, auc: float | None = None,
     ax.set_ylabel("true positive rate (sensitivity)")
     if title:
         ax.set_title(title)
-    ax.legend(loc="lower right", handlelength=1.6)
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), handlelength=1.6)
     return fig
 
 

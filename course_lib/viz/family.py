@@ -11,15 +11,18 @@ import torch
 import torch.nn as nn
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from course_lib.blocks.conv import ConvNormAct, center_crop_to
+from course_lib.blocks.conv import center_crop_to
 from course_lib.blocks.dense import DenseBlock
 from course_lib.blocks.inception import InceptionBlock, InceptionModule
 from course_lib.blocks.residual import ResidualUnit
 from course_lib.protocols.leaderboard import pareto_front
 from course_lib.viz._style import OKABE_ITO, PROB_CMAP, arrow, image_axis, new_figure, styled
+from course_lib.viz._style import box as _box
+from course_lib.viz.architecture import draw_column as _column
+from course_lib.viz.architecture import layer_label as _layer_text
+from course_lib.viz.architecture import leaf_layers as _flat
 from course_lib.viz.images import overlay
 
 __all__ = ["COST_LABELS", "draw_units", "plot_pareto", "plot_sparse_labels", "plot_volume_predictions"]
@@ -84,53 +87,6 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], costs: Sequence[str] = ("gmac
 
 
 # ------------------------------------------------------------------------- units drawn from the modules
-
-def _layer_text(layer: nn.Module) -> str:
-    """A short name of one layer: "conv 3x3, 8->16", "BN", "ReLU", "max-pool 3x3"."""
-    if isinstance(layer, ConvNormAct):
-        conv = layer[0]
-        extras = ["BN" if isinstance(m, nn.BatchNorm2d) else "ReLU" for m in list(layer)[1:]]
-        return _layer_text(conv) + ("\n" + " + ".join(extras) if extras else "")
-    if isinstance(layer, nn.Conv2d):
-        k = layer.kernel_size[0]
-        return f"conv {k}x{k}, {layer.in_channels}→{layer.out_channels}"
-    if isinstance(layer, nn.BatchNorm2d):
-        return "BN"
-    if isinstance(layer, nn.ReLU):
-        return "ReLU"
-    if isinstance(layer, nn.MaxPool2d):
-        k = layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0]
-        return f"max-pool {k}x{k}"
-    if isinstance(layer, nn.Identity):
-        return "identity"
-    return type(layer).__name__
-
-
-def _flat(module: nn.Module) -> list[nn.Module]:
-    """The leaf layers of a chain, keeping conv-BN-ReLU units whole."""
-    if isinstance(module, ConvNormAct) or not isinstance(module, nn.Sequential):
-        return [module]
-    return [leaf for child in module for leaf in _flat(child)]
-
-
-def _box(ax: Axes, x: float, y: float, text: str, colour: str, width: float = 2.5, height: float = 0.62
-         ) -> None:
-    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.04",
-                                facecolor=colour, edgecolor="#333333", lw=1.0))
-    ax.text(x, y, text, ha="center", va="center", fontsize=10.5)
-
-
-def _column(ax: Axes, x: float, layers: Sequence[nn.Module], top: float, colour: str, step: float = 0.8
-            ) -> float:
-    """Draw ``layers`` top-down at ``x``; returns the y of the last box."""
-    y = top
-    for k, layer in enumerate(layers):
-        _box(ax, x, y, _layer_text(layer), colour)
-        if k:
-            arrow(ax, (x, y + step - 0.31), (x, y + 0.31))
-        y -= step
-    return y + step
-
 
 def _draw_residual(ax: Axes, unit: ResidualUnit) -> None:
     layers, shortcut = _flat(unit.residual), _flat(unit.shortcut)

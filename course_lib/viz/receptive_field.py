@@ -2,15 +2,17 @@
 
 ``plot_receptive_field`` draws up to three panels for one output pixel: the footprint (shaded) and
 the analytic box (yellow) over the image, a zoom on the footprint (holes from gridding show here),
-and the effective receptive field ``|dy/dx|`` with the footprint's outline.
+and the effective receptive field ``|dy/dx|`` with the footprint's outline. ``plot_receptive_field_rows``
+draws one such row per network (e.g. a DAC branch above a plain stack), zoomed on the same crop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -18,7 +20,10 @@ from course_lib.viz._arrays import as_image, as_map
 from course_lib.viz._style import HEAT_CMAP, PALETTE, image_axis, new_figure, styled
 from course_lib.viz.images import image_with_box
 
-__all__ = ["plot_footprints", "plot_receptive_field"]
+__all__ = ["plot_footprints", "plot_receptive_field", "plot_receptive_field_rows"]
+
+#: The log-scaled ERF shows values down to this fraction of its maximum.
+LOG_ERF_RANGE = 1e-4
 
 Box = Sequence[float]  # (top, left, bottom, right), inclusive input-pixel indices, as rf_box returns
 
@@ -62,35 +67,29 @@ def _finish_zoom(ax: Any, box: Box | None, crop: Sequence[int]) -> None:
     ax.set_ylim(b - t - 0.5, -0.5)
 
 
-@styled
-def plot_receptive_field(image: Any, footprint: Any | None = None, box: Box | None = None,
-                         erf: Any | None = None, point: Sequence[float] | None = None,
-                         title: str | None = None, zoom: bool = True) -> Figure:
-    """Up to three panels for one output pixel: image + footprint + box, footprint zoom, ERF.
+def _panels(mask: np.ndarray | None, heat: np.ndarray | None, zoom: bool) -> int:
+    return 1 + int(zoom and mask is not None) + int(heat is not None)
 
-    ``footprint``: bool HxW (``cl.receptive_field.footprint``); ``box``: ``(top, left, bottom, right)``
-    inclusive (``cl.receptive_field.rf_box``, may reach beyond the image); ``erf``: HxW heat map
-    (``effective_receptive_field``); ``point``: the output pixel's centre in input coordinates.
-    """
-    mask = None if footprint is None else as_map(footprint, "footprint") > 0.5
-    heat = None if erf is None else as_map(erf, "erf")
-    panels = 1 + int(zoom and mask is not None) + int(heat is not None)
-    fig, (axes,) = new_figure(1, panels, panel=(4.6, 4.6))
-    label = None if box is None else f"analytic box {round(box[2] - box[0]) + 1} px"
-    image_with_box(image, None if box is None else _half_open(box), mask=mask, ax=axes[0], label=label,
-                   title="footprint" + ("" if box is None else " and analytic box"))
+
+def _draw_row(fig: Figure, axes: Sequence[Any], image: Any, mask: np.ndarray | None, box: Box | None,
+              heat: np.ndarray | None, point: Sequence[float] | None, zoom: bool,
+              crop: Sequence[int], label: str | None = None, log_erf: bool = False) -> None:
+    """One output pixel's panels (image + footprint + box, footprint zoom, ERF) on ``axes``; the zoom and
+    the ERF show the rows/cols ``crop`` (half-open top, left, bottom, right)."""
+    legend = None if box is None else f"analytic box {round(box[2] - box[0]) + 1} px"
+    first = "footprint" + ("" if box is None else " and analytic box")
+    image_with_box(image, None if box is None else _half_open(box), mask=mask, ax=axes[0], label=legend,
+                   title=first if label is None else label)
     if point is not None:  # the centre of the output pixel's receptive field, in input coordinates
         axes[0].plot([point[1]], [point[0]], marker="+", ms=16, mew=3, color=PALETTE["point"])
-    shape = as_image(image).shape[:2]
-    crop = _extent(mask, box, shape)
     outline = box if box is not None else None
     if outline is None and mask is not None and mask.any():
         rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
         outline = (rows[0], cols[0], rows[-1], cols[-1])
     panels_left = list(axes[1:])
+    t, l_, b, r = crop
     if zoom and mask is not None:
         ax = panels_left.pop(0)
-        t, l_, b, r = crop
         ax.imshow(mask[t:b, l_:r], cmap="Blues", vmin=0, vmax=1.4, interpolation="nearest")
         if point is not None:
             ax.plot([point[1] - l_], [point[0] - t], marker="+", ms=14, mew=3, color=PALETTE["point"])
@@ -98,11 +97,55 @@ def plot_receptive_field(image: Any, footprint: Any | None = None, box: Box | No
         _finish_zoom(ax, outline, crop)
     if heat is not None:
         ax = panels_left.pop(0)
-        t, l_, b, r = crop
-        shown = ax.imshow(heat[t:b, l_:r], cmap=HEAT_CMAP, interpolation="nearest")
+        part = heat[t:b, l_:r]
+        top = float(part.max()) if part.size and part.max() > 0 else 1.0
+        norm = LogNorm(vmin=top * LOG_ERF_RANGE, vmax=top) if log_erf else None
+        shown = ax.imshow(np.maximum(part, top * LOG_ERF_RANGE) if log_erf else part, cmap=HEAT_CMAP,
+                          norm=norm, interpolation="nearest")
         fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.02)
-        image_axis(ax, "effective RF |dy/dx|")
+        image_axis(ax, "effective RF |dy/dx|" + (" (log)" if log_erf else ""))
         _finish_zoom(ax, outline, crop)
+
+
+@styled
+def plot_receptive_field(image: Any, footprint: Any | None = None, box: Box | None = None,
+                         erf: Any | None = None, point: Sequence[float] | None = None,
+                         title: str | None = None, zoom: bool = True, log_erf: bool = False) -> Figure:
+    """Up to three panels for one output pixel: image + footprint + box, footprint zoom, ERF.
+
+    ``footprint``: bool HxW (``cl.receptive_field.footprint``); ``box``: ``(top, left, bottom, right)``
+    inclusive (``cl.receptive_field.rf_box``, may reach beyond the image); ``erf``: HxW heat map
+    (``effective_receptive_field``); ``point``: the output pixel's centre in input coordinates;
+    ``log_erf``: the ERF on a logarithmic colour scale over :data:`LOG_ERF_RANGE` (its faint tail shows).
+    """
+    row = {"footprint": footprint, "box": box, "erf": erf, "point": point, "log_erf": log_erf}
+    return plot_receptive_field_rows(image, [row], title=title, zoom=zoom)
+
+
+@styled
+def plot_receptive_field_rows(image: Any, rows: Sequence[Mapping[str, Any]], title: str | None = None,
+                              zoom: bool = True) -> Figure:
+    """One row of :func:`plot_receptive_field` panels per entry of ``rows`` (dicts with the keys
+    ``footprint``, ``box``, ``erf``, ``point``, ``log_erf`` of that function, all optional, and ``label``:
+    the first panel's title), e.g. two
+    stacks side by side. The zoom and ERF panels of all rows show the same crop, so sizes compare."""
+    if not rows:
+        raise ValueError("plot_receptive_field_rows: give at least one row.")
+    masks = [None if row.get("footprint") is None else as_map(row["footprint"], "footprint") > 0.5
+             for row in rows]
+    heats = [None if row.get("erf") is None else as_map(row["erf"], "erf") for row in rows]
+    shape = as_image(image).shape[:2]
+    extents = [_extent(m, row.get("box"), shape) for m, row in zip(masks, rows, strict=True)]
+    crop = (min(e[0] for e in extents), min(e[1] for e in extents), max(e[2] for e in extents),
+            max(e[3] for e in extents))
+    n = max(_panels(m, h, zoom) for m, h in zip(masks, heats, strict=True))
+    fig, axes = new_figure(len(rows), n, panel=(4.6, 4.6))
+    for row_axes, row, mask, heat in zip(axes, rows, masks, heats, strict=True):
+        used = _panels(mask, heat, zoom)
+        for ax in row_axes[used:]:
+            ax.set_axis_off()
+        _draw_row(fig, row_axes[:used], image, mask, row.get("box"), heat, row.get("point"), zoom, crop,
+                  row.get("label"), bool(row.get("log_erf", False)))
     if title:
         fig.suptitle(title)
     return fig

@@ -100,24 +100,45 @@ def plot_propagation(response: Mapping[str, Sequence[float]], correct: Mapping[s
 
 @styled
 def se_weight_heatmap(weights: torch.Tensor | np.ndarray, ax: Axes | None = None, title: str | None = None,
-                      image_labels: Sequence[str] | None = None, highlight: int | None = None) -> Figure:
-    """Channel x image heatmap of SE weights ``(N images, C channels)`` in [0, 1]."""
+                      image_labels: Sequence[str] | None = None, highlight: int | None = None,
+                      groups: Mapping[str, int] | None = None, max_ticks: int = 12) -> Figure:
+    """Channel x image heatmap of SE weights ``(N images, C channels)``.
+
+    The colour range is the weights' own (1st to 99th percentile), so that a layer whose gates all sit near
+    one value still shows how they vary; the colourbar says which range. ``groups`` (name -> count, images
+    sorted by group) draws a divider and a name over each group; at most ``max_ticks`` labels per axis.
+    """
     w = np.asarray(weights.detach().cpu() if isinstance(weights, torch.Tensor) else weights, dtype=float)
     if w.ndim != 2:
         raise ValueError(f"se_weight_heatmap expects (images, channels) weights, got shape {w.shape}.")
-    fig, ax = figure_and_axes(ax, size=(max(4.0, 0.22 * w.shape[0] + 2), 4.6))
-    artist = ax.imshow(w.T, cmap=HEAT_CMAP, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    if groups is not None and sum(groups.values()) != w.shape[0]:
+        raise ValueError(f"groups count {sum(groups.values())} images, the weights have {w.shape[0]}.")
+    fig, ax = figure_and_axes(ax, size=(min(11.0, max(5.0, 0.12 * w.shape[0] + 3)), 4.8))
+    low, high = np.percentile(w, [1, 99])
+    if high - low < 1e-3:
+        low, high = low - 5e-4, high + 5e-4
+    artist = ax.imshow(w.T, cmap=HEAT_CMAP, vmin=low, vmax=high, aspect="auto", interpolation="nearest")
     ax.grid(False)
     ax.set_xlabel("image")
     ax.set_ylabel("channel")
-    if image_labels is not None:
-        ax.set_xticks(range(len(image_labels)), image_labels, rotation=90, fontsize=8)
+    step = max(1, -(-w.shape[0] // max_ticks))
+    ticks = list(range(0, w.shape[0], step))
+    labels = [image_labels[i] for i in ticks] if image_labels is not None else [str(i) for i in ticks]
+    ax.set_xticks(ticks, labels, rotation=90 if image_labels is not None else 0)
+    ax.set_yticks(range(0, w.shape[1], max(1, -(-w.shape[1] // max_ticks))))
+    if groups is not None:
+        start = 0
+        for name, count in groups.items():
+            if start:
+                ax.axvline(start - 0.5, color="white", lw=3)
+            ax.text(start + count / 2 - 0.5, -0.6, name, ha="center", va="bottom", fontsize=11)
+            start += count
     if highlight is not None:
         ax.axvline(highlight - 0.5, color=OKABE_ITO["sky_blue"], lw=2)
         ax.axvline(highlight + 0.5, color=OKABE_ITO["sky_blue"], lw=2)
     if title:
-        ax.set_title(title)
-    fig.colorbar(artist, ax=ax, shrink=0.85, pad=0.02, label="SE weight")
+        ax.set_title(title, pad=22 if groups is not None else None)
+    fig.colorbar(artist, ax=ax, shrink=0.85, pad=0.02, label=f"SE weight ({low:.2f}-{high:.2f})")
     return fig
 
 
