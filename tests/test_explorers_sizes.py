@@ -49,3 +49,12 @@ def test_size_explorer_widget_starts_at_the_defaults() -> None:
     assert values["input size"] == 572 and values["depth"] == 4
     assert cl.explorers.size_explorer is size_explorer
     plt.close("all")
+
+
+def test_size_figure_text_is_large_enough_to_project() -> None:
+    fig = size_figure(572)  # the padded walk fails here: its marker is annotated too
+    fig.canvas.draw()
+    sizes_pt = [t.get_fontsize() for ax in fig.axes for t in (*ax.get_xticklabels(), *ax.get_yticklabels(),
+                                                               *ax.texts) if t.get_text()]
+    assert sizes_pt and min(sizes_pt) >= 10
+    plt.close(fig)

@@ -206,3 +206,22 @@ def test_tiling_runs_the_model_on_its_device(padded_net: nn.Module) -> None:
     assert out.device == image.device
     torch.testing.assert_close(out, cpu, atol=1e-3, rtol=1e-3)
     assert tiling.naive_tile_predict(gpu_net, image.cuda(), 32).device.type == "cuda"
+
+
+def test_seam_contrast_sees_tile_borders_without_a_reference(padded_net: nn.Module,
+                                                             valid_net: nn.Module) -> None:
+    torch.manual_seed(1)
+    smooth = torch.rand(96, 96)
+    flat = tiling.seam_contrast(smooth, 32)
+    assert 0.8 < flat.ratio < 1.25  # a map without seams: borders look like anywhere else
+    stepped = smooth.clone()
+    stepped[:, 32:64] += 1.0  # a jump at the borders between tile columns
+    seam = tiling.seam_contrast(stepped, 32)
+    assert seam.ratio > 1.7 and seam.border > flat.border and seam.elsewhere == pytest.approx(flat.elsewhere,
+                                                                                             rel=0.05)
+    image = torch.rand(1, 128, 128)
+    padded_tiles = tiling.overlap_tile_predict(padded_net, image, 32)  # margin 0: each tile alone
+    valid_tiles = tiling.overlap_tile_predict(valid_net, image, 32)  # 92-px margin: seamless
+    assert tiling.seam_contrast(padded_tiles, 32).ratio > 1.5 * tiling.seam_contrast(valid_tiles, 32).ratio
+    with pytest.raises(ValueError, match="no inner border"):
+        tiling.seam_contrast(torch.zeros(32, 32), 32)

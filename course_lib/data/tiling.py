@@ -7,7 +7,9 @@
 - :func:`sliding_window_predict` is the usual strategy for padded networks: overlapping windows whose
   outputs are blended with a Gaussian (or flat) weight, which hides the weaker window borders.
 - :func:`naive_tile_predict` cuts non-overlapping tiles with no context from their neighbours
-  (a valid network gets each tile's own mirror); :func:`seam_error` measures the seams it leaves.
+  (a valid network gets each tile's own mirror); :func:`seam_error` measures the seams it leaves
+  against a whole-image prediction, :func:`seam_contrast` without one (the jump across tile borders
+  against the jump between any other neighbouring pixels).
 
 All three accept one image ``(C, H, W)`` or a batch ``(N, C, H, W)`` (tensor or NumPy) of any size,
 return **logits** (the model's raw output; multi-output models: the final output) as a float tensor
@@ -29,8 +31,8 @@ import torch.nn as nn
 
 from course_lib import sizes
 
-__all__ = ["SeamError", "gaussian_window", "naive_tile_predict", "overlap_tile_predict", "seam_error",
-           "seam_mask", "sliding_window_predict"]
+__all__ = ["SeamContrast", "SeamError", "gaussian_window", "naive_tile_predict", "overlap_tile_predict",
+           "seam_contrast", "seam_error", "seam_mask", "sliding_window_predict"]
 
 
 class _Geometry(NamedTuple):
@@ -300,3 +302,38 @@ def seam_error(
     seam = diff[mask].mean().item() if mask.any() else 0.0
     interior = diff[~mask].mean().item() if (~mask).any() else 0.0
     return SeamError(seam, interior, diff.max().item())
+
+
+class SeamContrast(NamedTuple):
+    """Mean absolute difference between neighbouring pixels across tile borders (``border``) and between
+    all other neighbouring pixels (``elsewhere``); ``ratio = border / elsewhere`` is about 1 without
+    seams and grows with them."""
+
+    border: float
+    elsewhere: float
+    ratio: float
+
+
+def seam_contrast(prob: torch.Tensor | np.ndarray, tile: int | tuple[int, int]) -> SeamContrast:
+    """How visible the borders of ``tile``-sized tiles (origins at multiples of ``tile``) are in one map.
+
+    The mean absolute gradient of ``prob`` (``... x H x W``, e.g. a probability map) over the pixel pairs
+    that straddle a tile border (row ``k * tile - 1`` next to row ``k * tile``, and the same for columns),
+    against its mean over every other pair of neighbouring pixels. Needs no reference prediction.
+    """
+    p = torch.as_tensor(prob).float()
+    if p.dim() < 2:
+        raise ValueError(f"seam_contrast expects a map ... x H x W, got shape {tuple(p.shape)}.")
+    th, tw = _pair(tile, "tile")
+    height, width = p.shape[-2:]
+    if height <= th and width <= tw:
+        raise ValueError(f"A {height}x{width} map has no inner border of {th}x{tw} tiles.")
+    down = (p[..., 1:, :] - p[..., :-1, :]).abs()  # pair (r - 1, r) at index r - 1
+    right = (p[..., :, 1:] - p[..., :, :-1]).abs()
+    rows = (torch.arange(1, height) % th == 0)[:, None].expand(height - 1, width)
+    cols = (torch.arange(1, width) % tw == 0)[None, :].expand(height, width - 1)
+    rows, cols = rows.expand_as(down), cols.expand_as(right)
+    border = torch.cat([down[rows], right[cols]])
+    elsewhere = torch.cat([down[~rows], right[~cols]])
+    b, e = border.mean().item(), elsewhere.mean().item()
+    return SeamContrast(b, e, b / e if e > 0 else float("inf") if b > 0 else 1.0)

@@ -62,10 +62,11 @@ def size_figure(input_size: int = 572, depth: int = 4) -> Figure:
         ax_layers.plot(xs, [r.size for r in rows], "o-", color=colour, label=label, markersize=4)
         if error is not None:
             ax_layers.plot(len(rows), rows[-1].size / 2, "X", color=_MARK, markersize=13)
-            ax_layers.annotate(f"{'padded' if padded else 'valid'}: {error}", (len(rows), rows[-1].size / 2),
+            ax_layers.annotate(f"{'padded' if padded else 'valid'} fails here (see below)",
+                               (len(rows), rows[-1].size / 2),
                                xytext=(10, 14 if padded else -20), textcoords="offset points", color=_MARK,
-                               fontsize=9)
-    ax_layers.set_xticks(range(len(names)), [_short(n) for n in names], rotation=90, fontsize=8)
+                               fontsize=11)
+    ax_layers.set_xticks(range(len(names)), [_short(n) for n in names], rotation=90, fontsize=10)
     ax_layers.set_ylabel("side length (px)")
     ax_layers.set_ylim(bottom=0)
     ax_layers.legend(loc="upper center")

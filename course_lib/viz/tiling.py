@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from course_lib import sizes
 from course_lib.viz._arrays import as_map, to_numpy
 from course_lib.viz._style import HEAT_CMAP, OKABE_ITO, PROB_CMAP, image_axis, new_figure, styled
+from course_lib.viz.curves import history_to_dict
 from course_lib.viz.images import _instance_cmap
 
-__all__ = ["plot_instances", "plot_overlap_tile", "plot_seams", "plot_weight_map"]
+__all__ = ["plot_arm_curves", "plot_instances", "plot_overlap_tile", "plot_seams", "plot_weight_map"]
 
 
 @styled
@@ -49,27 +51,39 @@ def _grid(ax: Any, shape: tuple[int, int], tile: int) -> None:
 
 
 @styled
-def plot_seams(whole: Any, tiled: Mapping[str, Any], tile: int, zoom: int | None = None) -> Figure:
-    """Top: the whole-image probability and each tiled one; bottom: ``|tiled - whole|`` on one colour
-    scale with the tile borders dotted. ``zoom`` shows only the top-left ``zoom`` x ``zoom`` pixels."""
+def plot_seams(whole: Any, tiled: Mapping[str, Any], tile: int, zoom: int | None = None,
+               floor: float = 1e-4, title: str | None = None, references: Mapping[str, Any] | None = None,
+               whole_title: str = "whole image, one pass") -> Figure:
+    """Top: the whole-image probability and each tiled one; bottom: ``|tiled - reference|`` on one
+    logarithmic colour scale (differences below ``floor`` drawn at ``floor``), tile borders dotted.
+
+    The reference of every tiled map is ``whole`` unless ``references`` gives one for its name (e.g. the
+    one-pass prediction of another network). ``zoom`` shows only the top-left ``zoom`` x ``zoom`` pixels.
+    """
     ref = as_map(whole, "whole")
     maps = {name: as_map(p, name) for name, p in tiled.items()}
+    refs = {name: as_map((references or {}).get(name, ref), f"reference of {name}") for name in maps}
     s = (slice(0, zoom), slice(0, zoom)) if zoom else (slice(None), slice(None))
-    diffs = {name: np.abs(p - ref)[s] for name, p in maps.items()}
-    vmax = max(float(d.max()) for d in diffs.values()) or 1.0
+    diffs = {name: np.abs(p - refs[name])[s] for name, p in maps.items()}
+    vmax = max(max(float(d.max()) for d in diffs.values()), 10 * floor)
+    norm = LogNorm(vmin=floor, vmax=vmax)
     fig, axes = new_figure(2, len(maps) + 1, panel=(3.8, 3.8))
-    axes[0][0].imshow(ref[s], cmap=PROB_CMAP, vmin=0, vmax=1)
-    image_axis(axes[0][0], "whole image, one pass")
+    prob = axes[0][0].imshow(ref[s], cmap=PROB_CMAP, vmin=0, vmax=1)
+    image_axis(axes[0][0], whole_title)
     image_axis(axes[1][0])
-    axes[1][0].text(0.5, 0.5, f"|tiled - whole|\n(scale 0 - {vmax:.2g})", ha="center", va="center",
-                    fontsize=14, transform=axes[1][0].transAxes)
+    axes[1][0].text(0.5, 0.5, f"|tiled - one pass|\nlog scale,\n{floor:.0e} to {vmax:.2g}", ha="center",
+                    va="center", fontsize=14, transform=axes[1][0].transAxes)
     for col, (name, p) in enumerate(maps.items(), start=1):
         axes[0][col].imshow(p[s], cmap=PROB_CMAP, vmin=0, vmax=1)
         image_axis(axes[0][col], name)
-        shown = axes[1][col].imshow(diffs[name], cmap=HEAT_CMAP, vmin=0, vmax=vmax)
+        shown = axes[1][col].imshow(np.maximum(diffs[name], floor), cmap=HEAT_CMAP, norm=norm,
+                                    interpolation="nearest")
         _grid(axes[1][col], diffs[name].shape, tile)
         image_axis(axes[1][col], f"max {diffs[name].max():.2g}")
-    fig.colorbar(shown, ax=axes[1][-1], shrink=0.85)
+    fig.colorbar(prob, ax=axes[0][-1], shrink=0.85, label="probability")
+    fig.colorbar(shown, ax=axes[1][-1], shrink=0.85, label="|difference|")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -110,4 +124,47 @@ def plot_instances(image: Any, panels: Mapping[str, Any], box: tuple[int, int, i
         ax.imshow(a[sl], cmap=_instance_cmap(int(a.max())), vmin=0, vmax=max(int(a.max()), 1),
                   interpolation="nearest")
         image_axis(ax, title)
+    return fig
+
+
+_CURVE_LABELS = {"train_loss": "training loss", "val_loss": "validation loss", "val_dice": "validation Dice"}
+
+
+@styled
+def plot_arm_curves(results: Sequence[Any], keys: Sequence[str] = ("train_loss", "val_dice"),
+                    labels: Mapping[str, str] | None = None) -> Figure:
+    """One panel per history column in ``keys``: per arm the mean over seeds per epoch (line) and the
+    range of the seeds (band). ``results``: objects with ``arm``, ``seed`` and ``history`` (e.g.
+    :class:`course_lib.protocols.sweep.ArmResult`). Scores (Dice ...) are drawn on 0-1, losses from 0."""
+    if not results:
+        raise ValueError("plot_arm_curves: no results to draw.")
+    names = {**_CURVE_LABELS, **(labels or {})}
+    arms = list(dict.fromkeys(r.arm for r in results))
+    colours = [OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "bluish_green", "reddish_purple")]
+    fig, (axes,) = new_figure(1, len(keys), panel=(6.0, 4.2))
+    for ax, key in zip(axes, keys, strict=True):
+        for i, arm in enumerate(arms):
+            runs = [history_to_dict(r.history) for r in results if r.arm == arm]
+            if any(key not in h for h in runs):
+                raise KeyError(f"plot_arm_curves: the history of arm {arm!r} has no column {key!r}.")
+            n = min(len(h[key]) for h in runs)
+            values = np.stack([h[key][:n] for h in runs])
+            epochs = np.arange(1, n + 1)
+            colour = colours[i % len(colours)]
+            ax.plot(epochs, values.mean(0), "o-", color=colour, label=f"{arm} ({len(runs)} seeds)")
+            if len(runs) > 1:
+                ax.fill_between(epochs, values.min(0), values.max(0), color=colour, alpha=0.18, lw=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(names.get(key, key.replace("_", " ")))
+        if n <= 20:
+            ax.set_xticks(np.arange(1, n + 1))
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        if "loss" in key:
+            ax.set_ylim(bottom=0)
+        else:
+            ax.set_ylim(0, 1)
+    handles, text = axes[0].get_legend_handles_labels()
+    fig.legend(handles, text, loc="outside lower center", ncol=min(3, len(arms)))
+    fig.suptitle("mean over seeds (line), range of the seeds (band)", fontsize=13, fontweight="normal")
     return fig
