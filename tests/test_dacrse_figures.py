@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 
 import course_lib as cl
 
@@ -30,15 +32,16 @@ def _texts(fig) -> str:
 def test_dacrse_unet_figure_reads_widths_units_and_dac_from_the_model() -> None:
     model = cl.create_model("dacrse_unet", widths=(16, 32, 64, 128), block_size=(7, 5, 3, 2), reduction=4)
     text = _texts(cl.viz.draw_dacrse_unet(model, size=64))
-    for label in ("RSE 16→16 (64² px)", "RSE 16→32 (32² px)", "RSE 64→128 (8² px)", "RSE 32→16",
-                  "SE 128→32→128, DropBlock 2", "DropBlock 7", "up-conv 2x2, 128→64", "max-pool 2x2",
-                  "conv 3x3, 3→16", "conv 1x1, 16→1 → 1 logit", "DAC 128 ch: RF 19 at 1/8",
-                  "144 more input pixels", "DACRSE-UNet, widths 16-32-64-128"):
+    for label in ("RSE 16→16\n", "RSE 16→32\n", "RSE 64→128\n", "RSE 32→16", "64² px", "32² px", "8² px",
+                  "SE 128→32→128\nDropBlock 2", "DropBlock 7", "up-conv 2x2\n128→64", "max-pool 2x2",
+                  "conv 3x3, 3→16", "conv 1x1, 16→1 → 1 logit", "DAC 128 ch\nRF 19 at 1/8",
+                  "144 more input px", "DACRSE-UNet, widths 16-32-64-128"):
         assert label in text, label
     # another width, no DAC, plain units: the figure follows the model
     plain = _texts(cl.viz.draw_dacrse_unet(cl.create_model("dacrse_unet", widths=(8, 16, 32), rse=False,
                                                            dac=False)))
-    assert "double conv 8→16 (1/2)" in plain and "DAC" not in plain and "U-Net, widths 8-16-32" in plain
+    assert "double conv 8→16\n" in plain and "1/2 size" in plain and "1/4 size" in plain
+    assert "DAC" not in plain and "U-Net, widths 8-16-32" in plain
     assert "2 max-pools" in plain and "RSE" not in plain
     rse_unet = cl.create_model("rse_unet", widths=(4, 8, 16, 32), keep_prob=1.0)
     rse_only = _texts(cl.viz.draw_dacrse_unet(rse_unet))
@@ -68,6 +71,54 @@ def test_se_and_rse_figures_read_channels_reduction_and_shortcut() -> None:
         assert label in widening, label
     same = _texts(cl.viz.draw_rse_block(cl.blocks.RSEBlock(8, 8, keep_prob=1.0, reduction=2)))
     assert "identity" in same and "DropBlock" not in same
+
+
+def _architecture_figures() -> dict[str, Figure]:
+    """The four architecture figures as chapter 06 draws them, plus the ablation models and variants."""
+    paper = cl.create_model("dacrse_unet")
+    return {
+        "DACRSE-UNet": cl.viz.draw_dacrse_unet(paper, size=592),
+        "U-Net + DAC": cl.viz.draw_dacrse_unet(cl.create_model("dacrse_unet", rse=False), size=592),
+        "RSE-U-Net": cl.viz.draw_dacrse_unet(cl.create_model("dacrse_unet", dac=False), size=592),
+        "U-Net, 2 levels": cl.viz.draw_dacrse_unet(cl.create_model("dacrse_unet", widths=(8, 16, 32),
+                                                                   rse=False, dac=False)),
+        "RSE 32→64": cl.viz.draw_rse_block(paper.encoder[1][1]),
+        "RSE 32→32": cl.viz.draw_rse_block(paper.encoder[0]),
+        "DAC": cl.viz.draw_dac_block(paper.bottleneck[1][1]),
+        "DAC, own weights": cl.viz.draw_dac_block(cl.blocks.DACBlock(8, shared=False)),
+        "SE": cl.viz.draw_se_block(cl.blocks.SEBlock(64, reduction=16)),
+    }
+
+
+def test_architecture_labels_are_at_least_11_pt_as_shown() -> None:
+    # Jupyter shows a figure at figsize x dpi pixels, a browser draws 96 pixels per inch: a text of f
+    # points appears at f * dpi / 96 points (10.5 pt labels at the course's 80 dpi appeared at 8.75 pt)
+    for name, fig in _architecture_figures().items():
+        for ax in fig.axes:
+            for text in [*ax.texts, ax.title]:
+                if text.get_text():
+                    shown = text.get_fontsize() * fig.dpi / 96
+                    assert shown >= 11, (name, text.get_text(), text.get_fontsize(), fig.dpi)
+
+
+def test_architecture_labels_fit_their_boxes_and_do_not_overlap() -> None:
+    for name, fig in _architecture_figures().items():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        boxes = [p.get_window_extent(renderer) for p in ax.patches if isinstance(p, FancyBboxPatch)]
+        texts = [(t.get_text(), t.get_window_extent(renderer)) for t in [*ax.texts, ax.title] if t.get_text()]
+        assert all(fig.bbox.contains(e.x0, e.y0) and fig.bbox.contains(e.x1, e.y1) for _, e in texts), name
+        for k, (label, extent) in enumerate(texts):
+            for other, other_extent in texts[k + 1:]:
+                assert not extent.overlaps(other_extent), (name, label, other)
+            centre = ((extent.x0 + extent.x1) / 2, (extent.y0 + extent.y1) / 2)
+            for patch in boxes:
+                if patch.contains(*centre):  # a box's label: inside it, 2 px from its edges at least
+                    assert patch.x0 + 2 <= extent.x0 and extent.x1 <= patch.x1 - 2, (name, label)
+                    assert patch.y0 + 2 <= extent.y0 and extent.y1 <= patch.y1 - 2, (name, label)
+                else:  # a free label: outside every box
+                    assert not extent.overlaps(patch), (name, label)
 
 
 def test_family_units_still_draw_from_the_shared_helpers() -> None:

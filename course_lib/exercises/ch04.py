@@ -1,31 +1,172 @@
-"""Chapter 04 (SE and residual SE) exercise checkers: SE parameters, SE by hand, the RSE forward pass."""
+"""Chapter 04 (SE and residual SE) exercise checkers: an SE block as a module, SE by hand, the RSE forward
+pass."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
+import torch.nn as nn
 
 from course_lib.blocks.se import RSEBlock, SEBlock
 from course_lib.exercises import call_answer as _call
 from course_lib.exercises import exercise
 
 
-@exercise("04.se_params")
-def check_se_params(fn: Callable[[int, int], int]) -> None:
-    """``fn(channels, reduction) -> int``: the parameters of ``SEBlock(channels, reduction)``."""
-    for channels in (16, 64, 100, 256, 512, 8):
-        for reduction in (4, 16, 32):
-            expected = sum(p.numel() for p in SEBlock(channels, reduction).parameters())
-            got = int(_call(fn, channels, reduction))
-            hint = ("two Linear layers C -> h -> C with biases: C*h + h + h*C + C, h = C // r"
-                    if got != 2 * channels * channels // reduction else
-                    "2 C^2 / r counts only the weights; add the biases (h of the first layer, C of the "
-                    "second)")
-            if channels < reduction:
-                hint += "; when C < r, C // r is 0 and the block floors the hidden width at 1"
-            assert got == expected, (f"SEBlock({channels}, reduction={reduction}) has {expected:,} "
-                                     f"parameters, you computed {got:,}: {hint}.")
+def _reinitialise(module: nn.Module) -> None:
+    """Give every parameter fixed random values chosen by its shape alone (not by the attribute layout):
+    weights ~ N(0, 1.5^2 / fan_in), biases ~ N(0, 0.3^2). Strong, reproducible gates for the checks."""
+    with torch.no_grad():
+        for p in module.parameters():
+            seed = 7919 * p.shape[0] + (p.shape[1] if p.dim() > 1 else 0) + 13 * p.dim() if p.dim() else 1
+            fan_in = p[0].numel() if p.dim() > 1 else 1
+            values = torch.randn(p.shape, generator=torch.Generator().manual_seed(seed))
+            p.copy_(values * (1.5 / math.sqrt(fan_in) if p.dim() > 1 else 0.3))
+
+
+def _se_input(n: int, c: int, h: int, w: int, seed: int) -> torch.Tensor:
+    """Random maps with channel means of order 1 and no entry near 0 (so that out / x gives the gates)."""
+    g = torch.Generator().manual_seed(seed)
+    r = torch.randn(n, c, h, w, generator=g) + torch.randn(n, c, 1, 1, generator=g)
+    return torch.sign(r) * (r.abs() + 0.2)
+
+
+def _reference_weights(module: nn.Module, channels: int, hidden: int) -> SEBlock | None:
+    """An ``SEBlock`` with the module's weights when its parameters are two Linear (or 1x1 conv) layers
+    C -> C/r -> C with biases, found by shape; None otherwise."""
+    wanted = {"w1": (hidden, channels), "b1": (hidden,), "w2": (channels, hidden), "b2": (channels,)}
+    found: dict[str, torch.Tensor] = {}
+    for p in module.parameters():
+        shape = tuple(p.shape[:2]) if p.dim() == 4 and p.shape[2:] == (1, 1) else tuple(p.shape)
+        names = [k for k, v in wanted.items() if v == shape and k not in found]
+        if not names:
+            return None
+        found[names[0]] = p.detach().reshape(shape)
+    if len(found) != 4:
+        return None
+    reference = SEBlock(channels, channels // hidden)
+    fc1, fc2 = reference.excitation[0], reference.excitation[2]
+    with torch.no_grad():
+        for layer, w, b in ((fc1, "w1", "b1"), (fc2, "w2", "b2")):
+            layer.weight.copy_(found[w])
+            layer.bias.copy_(found[b])
+    return reference
+
+
+_SE_STEPS = ("squeeze z = x.mean(dim=(2, 3)) (N x C, one number per channel), excitation "
+             "s = sigmoid(fc2(relu(fc1(z)))) with fc1: C -> C/r and fc2: C/r -> C (N x C), scale "
+             "x * s[:, :, None, None]")
+
+
+@exercise("04.se_block")
+def check_se_block(cls: Callable[[int, int], nn.Module]) -> None:
+    """``cls(channels, reduction)``: an SE block as an ``nn.Module`` (global average pool, FC C -> C/r, ReLU,
+    FC C/r -> C, sigmoid, channel-wise rescale of the input), any attribute layout."""
+    for channels, reduction in ((16, 4), (64, 16), (48, 6)):
+        hidden = channels // reduction
+        block = _call(cls, channels, reduction)
+        name = f"SqueezeExcite({channels}, {reduction})"
+        assert isinstance(block, nn.Module), f"{name} should be an nn.Module, got {type(block).__name__}."
+        got = sum(p.numel() for p in block.parameters())
+        expected = sum(p.numel() for p in SEBlock(channels, reduction).parameters())
+        if got != expected:
+            if got in (2 * channels**2, 2 * channels**2 + 2 * channels):
+                hint = (f"there is no reduction: the hidden layer has C / r = {hidden} units, not C = "
+                        f"{channels}. The bottleneck is what keeps SE cheap (2C^2/r weights instead of 2C^2) "
+                        "and makes it model dependencies between channels")
+            elif got == 2 * channels * hidden:
+                hint = "that is the weights alone; the two Linear layers have biases (nn.Linear's default)"
+            else:
+                hint = "two layers C -> C/r -> C with biases"
+            raise AssertionError(
+                f"{name} has {got:,} parameters; SE has 2C^2/r = {2 * channels * hidden:,} weights plus "
+                f"C/r + C = {hidden + channels} biases, {expected:,} in all: {hint}.")
+        _reinitialise(block)
+        x = _se_input(4, channels, 6, 5, seed=channels)
+        with torch.no_grad():
+            try:
+                out = block(x)
+            except NotImplementedError:
+                raise
+            except Exception as err:
+                first_line = str(err).splitlines()[0] if str(err) else ""
+                raise AssertionError(
+                    f"{name} raised {type(err).__name__} on an input of shape {tuple(x.shape)}: "
+                    f"{first_line}. Check the squeeze first: it averages each channel over H and W (dims 2 "
+                    "and 3), not over the channels (dim 1), so the first Linear gets N x C. The steps: "
+                    f"{_SE_STEPS}.") from None
+        assert isinstance(out, torch.Tensor), f"forward should return a tensor, got {type(out).__name__}."
+        if tuple(out.shape) in ((4, channels, 1, 1), (4, channels)):
+            raise AssertionError(
+                f"the output has shape {tuple(out.shape)}: you returned the gates s. SE returns the "
+                "re-weighted input, x * s[:, :, None, None], the same shape as x.")
+        assert tuple(out.shape) == tuple(x.shape), (
+            f"for x of shape {tuple(x.shape)} the output has the same shape, got {tuple(out.shape)}. "
+            f"The steps: {_SE_STEPS}.")
+        gates = out / x
+        per_channel = gates.mean(dim=(2, 3), keepdim=True)
+        if not torch.allclose(gates, per_channel.expand_as(gates), atol=1e-4):
+            if torch.allclose(out, out.mean(dim=(2, 3), keepdim=True).expand_as(out), atol=1e-5):
+                raise AssertionError("the output is constant over each channel: you returned the gates "
+                                     "broadcast to x's shape. Return x * s[:, :, None, None].")
+            raise AssertionError(
+                "output / input is not constant over H and W within a channel: SE gives each channel of "
+                "each image ONE gate, computed from the squeezed N x C vector (x.mean(dim=(2, 3))), and "
+                "multiplies the whole channel by it. Pool over the spatial dimensions, not the channels, "
+                "before the FC layers.")
+        s = per_channel.flatten(1)
+        if torch.allclose(s.sum(dim=1), torch.ones(len(s)), atol=1e-4):
+            raise AssertionError(
+                "the gates of each image sum to 1 over the channels: that is a softmax. SE uses a sigmoid, "
+                "one independent gate in (0, 1) per channel, so several channels can be emphasised at once.")
+        if not bool(((s > 0) & (s < 1)).all()):
+            raise AssertionError(
+                f"the gates (output / input) range from {float(s.min()):.3f} to {float(s.max()):.3f}, "
+                "outside (0, 1): the sigmoid after the second FC layer is missing (a negative gate flips a "
+                "channel's sign, a gate above 1 amplifies it).")
+        with torch.no_grad():
+            alone = block(x[:1])
+        if not torch.allclose(alone, out[:1], atol=1e-5):
+            raise AssertionError(
+                "image 0 gets different gates when other images are in the batch: squeeze each image on its "
+                "own, x.mean(dim=(2, 3)) (not over dim 0), and apply the sigmoid per entry.")
+        g = torch.Generator().manual_seed(channels + 1)
+        pixels = torch.stack([torch.randperm(30, generator=g) for _ in range(4 * channels)])
+        shuffled = x.flatten(2).reshape(4 * channels, 30).gather(1, pixels).reshape_as(x)
+        with torch.no_grad():
+            out_shuffled = block(shuffled)
+        if not torch.allclose(out_shuffled / shuffled, per_channel.expand_as(x), atol=1e-4):
+            raise AssertionError(
+                "shuffling the pixels within each channel changed the gates: they must depend on the image "
+                "only through the per-channel global average (squeeze over H and W, then FC layers on the "
+                "N x C vector).")
+        noise = torch.randn(x.shape, generator=g)
+        same_means = x + noise - noise.mean(dim=(2, 3), keepdim=True)
+        with torch.no_grad():
+            out_same = block(same_means)
+        if not torch.allclose(out_same, same_means * per_channel, atol=1e-4):
+            raise AssertionError(
+                "two inputs with the same channel means got different gates: the squeeze is the global "
+                "AVERAGE over H and W (x.mean(dim=(2, 3)) or nn.AdaptiveAvgPool2d(1)), not a max or another "
+                "statistic.")
+        mixed = (x + x.roll(1, dims=0)) / 2  # channel means halfway between two images'
+        with torch.no_grad():
+            out_mixed = block(mixed)
+        s_mixed = (out_mixed * mixed).sum(dim=(2, 3)) / (mixed * mixed).sum(dim=(2, 3))  # least squares
+        logit, logit_mixed = torch.logit(s.double()), torch.logit(s_mixed.double())
+        # without the ReLU the logits are affine in the channel means (off by < 0.002 here), with it off by ~1
+        if torch.allclose(logit_mixed, (logit + logit.roll(1, dims=0)) / 2, atol=0.02):
+            raise AssertionError(
+                "sigmoid^-1 of your gates is an affine function of the channel means: the ReLU between the "
+                "two FC layers is missing, so they collapse into one linear map (of rank C/r) and the "
+                "excitation cannot model non-linear dependencies between channels.")
+        reference = _reference_weights(block, channels, hidden)
+        if reference is not None:
+            with torch.no_grad():
+                assert torch.allclose(out, reference(x), atol=1e-4), (
+                    "with your layers' weights copied into cl.blocks.SEBlock the outputs differ. The "
+                    f"steps: {_SE_STEPS}.")
 
 
 @exercise("04.squeeze_excite")

@@ -17,8 +17,9 @@ plain U-Net and as an RSE-U-Net (:class:`VesselPlan`, :func:`vessel_plan_for`, :
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,8 +34,9 @@ from course_lib.data import load as load_dataset
 from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
 
 __all__ = ["ARMS", "VESSEL_ARMS", "ContextPlan", "VesselPlan", "compare_context", "compare_vessels",
-           "frame_present", "load_task", "load_vessels", "make_model", "make_vessel_model", "plan_for",
-           "receptive_field_px", "vessel_plan_for", "wrong_kind_rate"]
+           "distance_to_border", "frame_present", "load_task", "load_vessels", "make_model",
+           "make_vessel_model", "plan_for", "receptive_field_px", "vessel_plan_for", "wrong_kind_by_distance",
+           "wrong_kind_rate"]
 
 ARMS = ("U-Net", "SE U-Net")
 
@@ -120,16 +122,48 @@ def wrong_kind_rate(prob: torch.Tensor, distractor: torch.Tensor, threshold: flo
     return float(chosen.sum() / distractor.gt(0.5).sum().clamp(min=1))
 
 
+def distance_to_border(height: int, width: int) -> torch.Tensor:
+    """``height x width`` map of each pixel's distance in pixels to the nearest image edge (0 on the edge)."""
+    rows = torch.arange(height).view(-1, 1)
+    cols = torch.arange(width).view(1, -1)
+    return torch.minimum(torch.minimum(rows, height - 1 - rows), torch.minimum(cols, width - 1 - cols))
+
+
+@torch.no_grad()
+def wrong_kind_by_distance(prob: torch.Tensor, distractor: torch.Tensor, edges: Sequence[int],
+                           threshold: float = 0.5) -> list[float]:
+    """:func:`wrong_kind_rate` pooled over all images, per band of distance to the image border (where
+    the cue frame is): band ``k`` holds the pixels with ``edges[k] <= distance < edges[k + 1]``. A band
+    without distractor pixels gives NaN."""
+    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ValueError(f"edges must be at least two increasing distances, got {tuple(edges)}.")
+    distance = distance_to_border(*prob.shape[-2:])
+    chosen, other = (prob >= threshold) & (distractor > 0.5), distractor > 0.5
+    rates = []
+    for low, high in itertools.pairwise(edges):
+        band = (distance >= low) & (distance < high)
+        n = (other & band).sum()
+        rates.append(float((chosen & band).sum() / n) if n > 0 else float("nan"))
+    return rates
+
+
 def compare_context(plan: ContextPlan, arms: Sequence[str] = ARMS, seeds: Sequence[int] | None = None,
-                    keep_seed: int | None = 0, progress: bool = True) -> list[ArmResult]:
+                    keep_seed: int | None = 0, progress: bool = True,
+                    build: Callable[[str, ContextPlan, int], nn.Module] | None = None,
+                    distance_edges: Sequence[int] | None = None, desc: str = "SE x seeds") -> list[ArmResult]:
     """Train every arm with every seed (one progress bar); scores of the final weights on the validation
-    images, with ``scores["wrong_kind"]`` from :func:`wrong_kind_rate`."""
+    images, with ``scores["wrong_kind"]`` from :func:`wrong_kind_rate`. ``build(arm, plan, seed)`` makes
+    each model (default :func:`make_model`); with ``distance_edges``, ``extras["wrong_kind_by_distance"]``
+    holds :func:`wrong_kind_by_distance` for every run."""
+    build = make_model if build is None else build
+    for arm in arms:  # fail on a misspelt arm before any training
+        build(arm, plan, 0)
     train, val = load_task(plan)
     images = torch.stack([val[i]["image"] for i in range(len(val))])
     distractor = torch.stack([val[i]["distractor"] for i in range(len(val))])
 
     def train_arm(arm: str, seed: int) -> ArmResult:
-        model = make_model(arm, plan, seed)
+        model = build(arm, plan, seed)
         start = time.perf_counter()
         history = engine.fit(model, train, val, epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr,
                              loss="bce_dice", max_steps_per_epoch=plan.steps_per_epoch, seed=seed,
@@ -138,11 +172,13 @@ def compare_context(plan: ContextPlan, arms: Sequence[str] = ARMS, seeds: Sequen
         scores = engine.evaluate(model, val)
         prob = engine.predict(model, images)
         scores["wrong_kind"] = wrong_kind_rate(prob, distractor)
+        extras = {} if distance_edges is None else {
+            "wrong_kind_by_distance": wrong_kind_by_distance(prob, distractor, distance_edges)}
         return ArmResult(arm=arm, seed=seed, scores=scores, parameters=inspect_model.parameter_count(model),
-                         seconds=seconds, history=history, model=model, prob=prob)
+                         seconds=seconds, history=history, model=model, prob=prob, extras=extras)
 
     return run_sweep(arms, plan.seeds if seeds is None else seeds, train_arm, keep_seed=keep_seed,
-                     progress=progress, desc="SE x seeds")
+                     progress=progress, desc=desc)
 
 
 # ---------------------------------------------------------------- the local task: vessels

@@ -36,6 +36,7 @@ from course_lib.viz.curves import (
     plot_learning_curves,
     plot_roc,
     plot_seed_curves,
+    plot_seed_profiles,
 )
 from course_lib.viz.dropblock import plot_block_mask, plot_drop_rates, plot_keep_prob_schedule
 from course_lib.viz.family import draw_units, plot_pareto, plot_sparse_labels, plot_volume_predictions
@@ -48,6 +49,7 @@ from course_lib.viz.images import (
     heatmap,
     image_with_box,
     overlay,
+    overlay_grid,
     overlay_rgb,
     show_predictions,
     show_samples,
@@ -85,6 +87,7 @@ __all__ = [
     "history_to_dict",
     "image_with_box",
     "overlay",
+    "overlay_grid",
     "overlay_rgb",
     "plot_arm_scores",
     "plot_attention_grid",
@@ -104,6 +107,7 @@ __all__ = [
     "plot_se_by_group",
     "plot_seams",
     "plot_seed_curves",
+    "plot_seed_profiles",
     "plot_side_outputs",
     "plot_sparse_labels",
     "plot_volume_predictions",

@@ -39,6 +39,9 @@ PALETTE = {
     "footprint": OKABE_ITO["sky_blue"],
     "point": OKABE_ITO["vermillion"],
 }
+# one colour per arm of a seed comparison, in arm order (bar charts and profiles of the same sweep agree)
+ARM_COLOURS = [OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "bluish_green", "reddish_purple",
+                                      "sky_blue", "black")]
 LABELS = {"tp": "TP (hit)", "fp": "FP (false alarm)", "fn": "FN (miss)"}
 
 PROB_CMAP = "viridis"  # probabilities and feature maps

@@ -15,6 +15,7 @@ from matplotlib.patches import FancyBboxPatch
 
 from course_lib.viz._arrays import as_image, as_map
 from course_lib.viz._style import (
+    ARM_COLOURS,
     HEAT_CMAP,
     OKABE_ITO,
     PALETTE,
@@ -92,8 +93,7 @@ def plot_arm_scores(results: Sequence[Any],
               **(labels or {})}
     arms = list(dict.fromkeys(r.arm for r in results))
     fig, axes = new_figure(1, len(keys), panel=(4.2, 4.4))
-    colours = [OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "bluish_green", "reddish_purple",
-                                      "sky_blue", "black")]
+    colours = ARM_COLOURS
     for ax, key in zip(axes[0], keys, strict=True):
         for i, arm in enumerate(arms):
             values = np.array([r.scores[key] for r in results if r.arm == arm], dtype=float)

@@ -10,9 +10,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from course_lib.viz._arrays import to_numpy
-from course_lib.viz._style import OKABE_ITO, PALETTE, figure_and_axes, new_figure, styled
+from course_lib.viz._style import ARM_COLOURS, OKABE_ITO, PALETTE, figure_and_axes, new_figure, styled
 
-__all__ = ["compare_bars", "history_to_dict", "plot_learning_curves", "plot_roc", "plot_seed_curves"]
+__all__ = ["compare_bars", "history_to_dict", "plot_learning_curves", "plot_roc", "plot_seed_curves",
+           "plot_seed_profiles"]
 
 _LOSS_COLOURS = {"train": OKABE_ITO["blue"], "val": OKABE_ITO["orange"]}
 _METRIC_COLOURS = [OKABE_ITO[k]
@@ -100,6 +101,36 @@ def plot_seed_curves(results: Sequence[Any], panels: Sequence[Sequence[str]] = (
     n_seeds = len({r.seed for r in results})
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", title=f"mean of {n_seeds} seeds\n(band: range)")
+    return fig
+
+
+@styled
+def plot_seed_profiles(results: Sequence[Any], key: str, labels: Sequence[str], ax: Axes | None = None,
+                       xlabel: str = "", ylabel: str = "", title: str | None = None) -> Figure:
+    """A list-valued ``extras[key]`` of every run (one value per entry of ``labels``, e.g. distance bands)
+    against those labels: per arm the mean over seeds as a line with markers, the range over seeds as a
+    band. NaN entries (no data in a band) are left out of the mean."""
+    arms = list(dict.fromkeys(r.arm for r in results))
+    fig, ax = figure_and_axes(ax, (7.6, 4.6))
+    x = np.arange(len(labels))
+    for i, arm in enumerate(arms):
+        colour = ARM_COLOURS[i % len(ARM_COLOURS)]
+        values = np.array([r.extras[key] for r in results if r.arm == arm], dtype=float)
+        if values.shape[1] != len(labels):
+            raise ValueError(f"extras[{key!r}] has {values.shape[1]} values per run but {len(labels)} "
+                             "labels; give one label per value.")
+        # markers and dashes of decreasing size keep arms that coincide (e.g. all at 0) visible
+        ax.plot(x, np.nanmean(values, 0), color=colour, lw=2.4 - 0.4 * (i % 4), marker="osD^"[i % 4],
+                ms=10 - 2 * (i % 4), ls=("-", "--", "-.", ":")[i % 4], label=arm)
+        if len(values) > 1:
+            ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), color=colour, alpha=0.15, lw=0)
+    ax.set_xticks(x, labels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    n_seeds = len({r.seed for r in results})
+    ax.legend(title=f"mean of {n_seeds} seed{'s' if n_seeds > 1 else ''} (band: range)", loc="best")
     return fig
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "heatmap",
     "image_with_box",
     "overlay",
+    "overlay_grid",
     "overlay_rgb",
     "show_predictions",
     "show_samples",
@@ -108,6 +109,28 @@ def overlay(image: Any, pred: Any, target: Any, fov: Any | None = None, threshol
         ax.legend(handles=_legend_handles(fov is not None), loc="upper center", bbox_to_anchor=(0.5, 0.0),
                   ncol=2 if fov is not None else 3, handlelength=1.2, columnspacing=1.0,
                   borderaxespad=0.4)
+    return fig
+
+
+@styled
+def overlay_grid(images: Any, probs: Mapping[str, Any], targets: Any, threshold: float = 0.5) -> Figure:
+    """One row of TP/FP/FN overlays per model (``probs``: row name -> probabilities of ``images``), one
+    column per image, each panel titled with its Dice; the models' predictions side by side."""
+    imgs = as_batch(images, "images", image=True)
+    tgts = as_batch(targets, "targets", image=False)
+    fig, axes = new_figure(len(probs), len(imgs), panel=(2.6, 2.7))
+    for r, (name, prob) in enumerate(probs.items()):
+        rows = as_batch(prob, f"probs[{name!r}]", image=False)
+        if len(rows) != len(imgs) or len(tgts) != len(imgs):
+            raise ValueError(f"overlay_grid needs as many probabilities ({len(rows)} for {name!r}) and "
+                             f"targets ({len(tgts)}) as images ({len(imgs)}).")
+        for c, (img, p, t) in enumerate(zip(imgs, rows, tgts, strict=True)):
+            ax = axes[r][c]
+            ax.imshow(overlay_rgb(img, p, t, threshold=threshold), interpolation="antialiased")
+            image_axis(ax, f"Dice {dice_score(confusion_masks(p, t, None, threshold)):.2f}")
+            if c == 0:
+                ax.set_ylabel(name, fontsize=13)
+    fig.legend(handles=_legend_handles(False), loc="outside lower center", ncol=3)
     return fig
 
 
