@@ -99,13 +99,20 @@ def test_overfitting_arms_share_initial_weights_and_insert_their_layer() -> None
     plan = overfitting.plan_for("smoke")
     models = {arm: overfitting.make_model(arm, plan, seed=1) for arm in overfitting.ARMS}
     reference = models["none"].state_dict()
-    kinds = {"Dropout": nn.Dropout, "SpatialDropout": nn.Dropout2d, "DropBlock": DropBlock2d}
+    kinds = {"Dropout": nn.Dropout, "SpatialDropout": nn.Dropout2d, "DropBlock": DropBlock2d,
+             "DropBlock, all levels": DropBlock2d}
     for arm, model in models.items():
         assert all(torch.equal(v, reference[k]) for k, v in model.state_dict().items() if k in reference)
         if arm != "none":
-            layers = list(model.regularizers.values())
-            assert len(layers) == 2 * (len(plan.widths) - 1) + 1
-            assert all(isinstance(layer, kinds[arm]) for layer in layers)
+            layers = model.regularizers
+            assert len(layers) == 2 * (len(plan.widths) - 1) + 1  # every encoder, decoder level, bottleneck
+            for name, layer in layers.items():
+                level = len(plan.widths) - 1 if name == "bottleneck" else int(name.rsplit("_", 1)[1])
+                deep = level >= plan.from_level or arm == "DropBlock, all levels"
+                assert isinstance(layer, kinds[arm] if deep else nn.Identity), (arm, name)
+                if isinstance(layer, DropBlock2d):
+                    expected = plan.all_levels_block if arm == "DropBlock, all levels" else plan.block_size
+                    assert layer.block_size == expected
     with pytest.raises(ValueError, match="Unknown arm"):
         overfitting.make_model("L2", plan)
 

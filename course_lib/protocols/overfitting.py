@@ -1,6 +1,7 @@
 """Chapter 03's regulariser comparison: a U-Net that really overfits a tiny training set, trained with
-no regulariser, Dropout, SpatialDropout and DropBlock after the double convolution of every level, with
-several seeds.
+no regulariser, or Dropout, SpatialDropout or DropBlock after the double convolution of the deep levels
+(maps of a quarter of the input side and smaller, encoder, bottleneck and decoder), plus DropBlock after
+every level, with several seeds.
 
 - :class:`OverfitPlan` / :func:`plan_for`: the sizes per mode (quick: two 128-px training images of hard
   synthetic membranes, 240 optimizer steps, 3 seeds).
@@ -28,13 +29,15 @@ from course_lib.protocols.sweep import ArmResult, run_sweep
 
 __all__ = ["ARMS", "OverfitPlan", "Repeated", "compare_regularizers", "load_task", "make_model", "plan_for"]
 
-ARMS = ("none", "Dropout", "SpatialDropout", "DropBlock")
+ARMS = ("none", "Dropout", "SpatialDropout", "DropBlock", "DropBlock, all levels")
 
 
 @dataclass(frozen=True)
 class OverfitPlan:
     """One mode's sizes. ``rate`` is every regulariser's drop fraction (DropBlock: ``1 - keep_prob``, reached
-    by a linear schedule over the first ``ramp_epochs``); ``difficulty`` is the generator's preset."""
+    by a linear schedule over the first ``ramp_epochs``); ``difficulty`` is the generator's preset. The
+    regularisers sit at levels ``from_level`` and deeper (DropBlock with ``block_size``), except the arm
+    ``"DropBlock, all levels"``: every level, blocks of ``all_levels_block``."""
 
     n_train: int
     n_val: int
@@ -46,7 +49,9 @@ class OverfitPlan:
     batch_size: int
     lr: float = 2e-3
     rate: float = 0.1
-    block_size: int = 7
+    block_size: int = 3
+    from_level: int = 2
+    all_levels_block: int = 7
     regularize: tuple[str, ...] = ("encoder", "bottleneck", "decoder")
     seeds: tuple[int, ...] = (0, 1, 2)
 
@@ -104,12 +109,19 @@ def load_task(plan: OverfitPlan) -> tuple[Dataset, Dataset, Dataset]:
 
 
 def regularizer_factory(arm: str, plan: OverfitPlan) -> Callable[[int, int], nn.Module] | None:
-    """The ``regularizer=`` factory of ``arm`` for :class:`course_lib.models.unet.UNet`."""
+    """The ``regularizer=`` factory of ``arm`` for :class:`course_lib.models.unet.UNet`: the arm's layer at
+    levels ``plan.from_level`` and deeper, ``nn.Identity`` above them (``"DropBlock, all levels"``: every
+    level)."""
+
+    def deep(make: Callable[[], nn.Module]) -> Callable[[int, int], nn.Module]:
+        return lambda level, channels: make() if level >= plan.from_level else nn.Identity()
+
     factories = {
         "none": None,
-        "Dropout": lambda level, channels: nn.Dropout(plan.rate),
-        "SpatialDropout": lambda level, channels: nn.Dropout2d(plan.rate),
-        "DropBlock": lambda level, channels: DropBlock2d(1 - plan.rate, plan.block_size),
+        "Dropout": deep(lambda: nn.Dropout(plan.rate)),
+        "SpatialDropout": deep(lambda: nn.Dropout2d(plan.rate)),
+        "DropBlock": deep(lambda: DropBlock2d(1 - plan.rate, plan.block_size)),
+        "DropBlock, all levels": lambda level, channels: DropBlock2d(1 - plan.rate, plan.all_levels_block),
     }
     if arm not in factories:
         raise ValueError(f"Unknown arm {arm!r}; choose one of {', '.join(ARMS)}.")
@@ -117,7 +129,7 @@ def regularizer_factory(arm: str, plan: OverfitPlan) -> Callable[[int, int], nn.
 
 
 def make_model(arm: str, plan: OverfitPlan, seed: int = 0) -> nn.Module:
-    """The U-Net of ``plan`` with ``arm``'s layer after the double conv of every level; the same initial
+    """The U-Net of ``plan`` with ``arm``'s layer after the double conv of its levels; the same initial
     weights for every arm of a seed (the regularisers have no parameters)."""
     from course_lib.models import create_model
 
@@ -138,7 +150,7 @@ def compare_regularizers(plan: OverfitPlan, arms: Sequence[str] = ARMS, seeds: S
     def train_arm(arm: str, seed: int) -> ArmResult:
         model = make_model(arm, plan, seed)
         callbacks = ([LinearKeepProbSchedule(model, start=1.0, end=1 - plan.rate, steps=plan.ramp_epochs)]
-                     if arm == "DropBlock" else [])
+                     if arm.startswith("DropBlock") else [])
         start = time.perf_counter()
         history = engine.fit(model, train_epoch, val, epochs=plan.epochs, batch_size=plan.batch_size,
                              lr=plan.lr, loss="bce_dice", max_steps_per_epoch=plan.steps_per_epoch, seed=seed,

@@ -69,8 +69,6 @@ def _plot_series(ax: Axes, x: np.ndarray, y: np.ndarray, colour: str, split: str
     ax.plot(x[ok], y[ok], **style)
 
 
-_ARM_COLOURS = [OKABE_ITO[k]
-                for k in ("black", "orange", "bluish_green", "blue", "vermillion", "reddish_purple")]
 
 
 @styled
@@ -84,7 +82,7 @@ def plot_seed_curves(results: Sequence[Any], panels: Sequence[Sequence[str]] = (
     fig, axes = new_figure(1, len(panels), panel=(6.4, 4.6))
     for p, (ax, columns) in enumerate(zip(axes[0], panels, strict=True)):
         for i, arm in enumerate(arms):
-            colour = _ARM_COLOURS[i % len(_ARM_COLOURS)]
+            colour = ARM_COLOURS[i % len(ARM_COLOURS)]
             runs = [history_to_dict(r.history) for r in results if r.arm == arm]
             for column in columns:
                 values = np.array([h[column] for h in runs], dtype=float)
