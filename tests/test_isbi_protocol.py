@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
+import course_lib as cl
 from course_lib.data import load
 from course_lib.protocols import isbi
 from course_lib.viz import tiling as tiling_viz
@@ -98,13 +99,14 @@ def test_compare_arms_trains_every_arm_and_scores_cells_and_seams(tiny_runs) -> 
 
 def test_arm_figures_draw(tiny_runs) -> None:
     _, results = tiny_runs
-    fig = tiling_viz.plot_arm_curves(results)
+    fig = cl.viz.plot_seed_curves(results, panels=(("train_loss",), ("val_dice",)),
+                                  ylabels=("training loss", "validation Dice"), bounded=True)
     assert [ax.get_ylabel() for ax in fig.axes] == ["training loss", "validation Dice"]
     assert fig.axes[1].get_ylim() == (0, 1) and len(fig.axes[0].lines) == len(isbi.ARMS)
     assert len(fig.legends) == 1
     plt.close(fig)
     with pytest.raises(KeyError, match="no column"):
-        tiling_viz.plot_arm_curves(results, keys=("val_auc_nothing",))
+        cl.viz.plot_seed_curves(results, panels=(("val_auc_nothing",),))
 
 
 def test_seam_figure_uses_a_log_scale_and_colourbars() -> None:

@@ -74,10 +74,14 @@ def _plot_series(ax: Axes, x: np.ndarray, y: np.ndarray, colour: str, split: str
 @styled
 def plot_seed_curves(results: Sequence[Any], panels: Sequence[Sequence[str]] = (("train_loss", "val_loss"),
                                                                               ("val_dice",)),
-                     titles: Sequence[str] | None = None, ylabels: Sequence[str] | None = None) -> Figure:
+                     titles: Sequence[str] | None = None, ylabels: Sequence[str] | None = None,
+                     bounded: bool = False) -> Figure:
     """History columns of every arm over epochs: the mean over seeds as a line, the range over seeds as a
     band. ``results``: objects with ``arm``, ``seed`` and ``history`` (e.g. sweep ``ArmResult``). One panel
-    per entry of ``panels``; in a panel, ``train_*`` columns are dashed, the others solid."""
+    per entry of ``panels``; in a panel, ``train_*`` columns are dashed, the others solid. ``bounded``:
+    panels of losses start at 0, panels of scores (Dice ...) span 0-1."""
+    if not results:
+        raise ValueError("plot_seed_curves: no results to draw.")
     arms = list(dict.fromkeys(r.arm for r in results))
     fig, axes = new_figure(1, len(panels), panel=(6.4, 4.6))
     for p, (ax, columns) in enumerate(zip(axes[0], panels, strict=True)):
@@ -85,8 +89,11 @@ def plot_seed_curves(results: Sequence[Any], panels: Sequence[Sequence[str]] = (
             colour = ARM_COLOURS[i % len(ARM_COLOURS)]
             runs = [history_to_dict(r.history) for r in results if r.arm == arm]
             for column in columns:
-                values = np.array([h[column] for h in runs], dtype=float)
-                epochs = runs[0]["epoch"]
+                if any(column not in h for h in runs):
+                    raise KeyError(f"plot_seed_curves: the history of arm {arm!r} has no column {column!r}.")
+                n = min(len(h[column]) for h in runs)  # an interrupted run may have fewer epochs
+                values = np.array([h[column][:n] for h in runs], dtype=float)
+                epochs = runs[0]["epoch"][:n]
                 dashed = column.startswith("train")
                 ax.plot(epochs, values.mean(0), color=colour, ls="--" if dashed else "-",
                         lw=1.6 if dashed else 2.2, label=None if dashed and len(columns) > 1 else arm)
@@ -96,6 +103,11 @@ def plot_seed_curves(results: Sequence[Any], panels: Sequence[Sequence[str]] = (
         ax.set_ylabel(ylabels[p] if ylabels else ", ".join(columns))
         if titles:
             ax.set_title(titles[p])
+        if bounded:
+            if any("loss" in c for c in columns):
+                ax.set_ylim(bottom=0)
+            else:
+                ax.set_ylim(0, 1)
     n_seeds = len({r.seed for r in results})
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", title=f"mean of {n_seeds} seeds\n(band: range)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -14,10 +14,9 @@ from matplotlib.patches import Rectangle
 from course_lib import sizes
 from course_lib.viz._arrays import as_map, to_numpy
 from course_lib.viz._style import HEAT_CMAP, OKABE_ITO, PROB_CMAP, image_axis, new_figure, styled
-from course_lib.viz.curves import history_to_dict
 from course_lib.viz.images import _instance_cmap
 
-__all__ = ["plot_arm_curves", "plot_instances", "plot_overlap_tile", "plot_seams", "plot_weight_map"]
+__all__ = ["plot_instances", "plot_overlap_tile", "plot_seams", "plot_weight_map"]
 
 
 @styled
@@ -124,47 +123,4 @@ def plot_instances(image: Any, panels: Mapping[str, Any], box: tuple[int, int, i
         ax.imshow(a[sl], cmap=_instance_cmap(int(a.max())), vmin=0, vmax=max(int(a.max()), 1),
                   interpolation="nearest")
         image_axis(ax, title)
-    return fig
-
-
-_CURVE_LABELS = {"train_loss": "training loss", "val_loss": "validation loss", "val_dice": "validation Dice"}
-
-
-@styled
-def plot_arm_curves(results: Sequence[Any], keys: Sequence[str] = ("train_loss", "val_dice"),
-                    labels: Mapping[str, str] | None = None) -> Figure:
-    """One panel per history column in ``keys``: per arm the mean over seeds per epoch (line) and the
-    range of the seeds (band). ``results``: objects with ``arm``, ``seed`` and ``history`` (e.g.
-    :class:`course_lib.protocols.sweep.ArmResult`). Scores (Dice ...) are drawn on 0-1, losses from 0."""
-    if not results:
-        raise ValueError("plot_arm_curves: no results to draw.")
-    names = {**_CURVE_LABELS, **(labels or {})}
-    arms = list(dict.fromkeys(r.arm for r in results))
-    colours = [OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "bluish_green", "reddish_purple")]
-    fig, (axes,) = new_figure(1, len(keys), panel=(6.0, 4.2))
-    for ax, key in zip(axes, keys, strict=True):
-        for i, arm in enumerate(arms):
-            runs = [history_to_dict(r.history) for r in results if r.arm == arm]
-            if any(key not in h for h in runs):
-                raise KeyError(f"plot_arm_curves: the history of arm {arm!r} has no column {key!r}.")
-            n = min(len(h[key]) for h in runs)
-            values = np.stack([h[key][:n] for h in runs])
-            epochs = np.arange(1, n + 1)
-            colour = colours[i % len(colours)]
-            ax.plot(epochs, values.mean(0), "o-", color=colour, label=f"{arm} ({len(runs)} seeds)")
-            if len(runs) > 1:
-                ax.fill_between(epochs, values.min(0), values.max(0), color=colour, alpha=0.18, lw=0)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(names.get(key, key.replace("_", " ")))
-        if n <= 20:
-            ax.set_xticks(np.arange(1, n + 1))
-        else:
-            ax.xaxis.get_major_locator().set_params(integer=True)
-        if "loss" in key:
-            ax.set_ylim(bottom=0)
-        else:
-            ax.set_ylim(0, 1)
-    handles, text = axes[0].get_legend_handles_labels()
-    fig.legend(handles, text, loc="outside lower center", ncol=min(3, len(arms)))
-    fig.suptitle("mean over seeds (line), range of the seeds (band)", fontsize=13, fontweight="normal")
     return fig
