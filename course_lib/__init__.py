@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _LAZY_SUBMODULES = (
     "engine", "losses", "metrics", "viz", "widgets", "receptive_field", "notebook", "exercises", "sizes",
     "recipes", "inspect_model", "tour", "cli", "explorers", "protocols",
-    "instance_metrics", "lesion_metrics", "benchmark",
+    "instance_metrics", "lesion_metrics", "benchmark", "stats",
 )
 
 __all__ = [
