@@ -97,8 +97,10 @@ class Comparison:
         return self.line()
 
 
-def _as_pairs(scores_a: Sequence[float] | Mapping[Any, float], scores_b: Sequence[float] | Mapping[Any, float],
-              ) -> tuple[tuple[Any, ...], np.ndarray, np.ndarray]:
+Scores = Sequence[float] | Mapping[Any, float]
+
+
+def _as_pairs(scores_a: Scores, scores_b: Scores) -> tuple[tuple[Any, ...], np.ndarray, np.ndarray]:
     if isinstance(scores_a, Mapping) != isinstance(scores_b, Mapping):
         raise TypeError("Give both arms' scores the same way: two lists in seed order, or two {seed: score} "
                         "dicts.")
@@ -128,7 +130,7 @@ def _as_pairs(scores_a: Sequence[float] | Mapping[Any, float], scores_b: Sequenc
     return seeds, a_arr, b_arr
 
 
-def compare(scores_a: Sequence[float] | Mapping[Any, float], scores_b: Sequence[float] | Mapping[Any, float],
+def compare(scores_a: Scores, scores_b: Scores,
             *, names: tuple[str, str] = ("A", "B"), metric: str = "score", higher_is_better: bool = True,
             budget: str | None = None, confidence: float = 0.95, comparisons: int = 1, digits: int = 3,
             show: bool = True) -> Comparison:

@@ -14,8 +14,9 @@ outputs, so a quote from another chapter cannot go stale. Any other source must 
 with a year (``... 2018 ...``) and where in it (``Table``, ``Fig.``, ``Sec.``, ``eq.``, ``p.``), or be a
 fixed constant of a formula (``definition: ...``).
 
-What counts as a decimal number: ``0.958``, ``3.9``, ``1.5x``, ``−4.2e-6``, ``37.2 %``; not URLs, arXiv
-ids (``1505.04597``), version numbers (``7.7.1``) or integers. Signs are ignored (outputs print ranges
+What counts as a decimal number: ``0.958``, ``3.9``, ``1.5x``, ``−4.2e-6``, ``37.2 %``; not URLs, DOIs,
+arXiv ids (``1505.04597``), version numbers (``7.7.1``, ``Python ≥ 3.10``), code fenced inside the markdown
+(a hidden solution), or integers. Signs are ignored (outputs print ranges
 such as ``0.1-0.2``). An output number matches when it rounds to the prose's number at the prose's
 precision.
 
@@ -36,7 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
-_URL = re.compile(r"https?://\S+|\]\([^)]*\)|<[^>]*>")
+_URL = re.compile(r"https?://\S+|\]\([^)]*\)|<[^>]*>|\bdoi:\s*\S+", re.I)
+_FENCED = re.compile(r"^```.*?^```", re.M | re.S)  # code inside markdown (a hidden solution) is not prose
+_VERSION = re.compile(r"\b(?:Python|PyTorch|torch|numpy|NumPy|ipywidgets|matplotlib|scipy|CUDA)"
+                      r"\s*(?:[≥>=<~]+\s*)?\d+(?:\.\d+)+")
 _ARXIV = re.compile(r"(?:arXiv[:\s]*|abs/)\d{4}\.\d{4,5}(?:v\d+)?|\b\d{4}\.\d{5}\b", re.I)
 _DOTTED = re.compile(r"\d+(?:\.\d+){2,}")  # versions, section numbers
 # a decimal number, optionally in scientific notation; not glued to a word or to another number
@@ -72,7 +76,8 @@ class Miss:
 
 def prose_numbers(markdown: str) -> Iterator[tuple[ProseNumber, str]]:
     """The decimal numbers of ``markdown`` with a little context each."""
-    text = _ARXIV.sub(" ", _URL.sub(" ", markdown))
+    text = _ARXIV.sub(" ", _URL.sub(" ", _FENCED.sub(" ", markdown)))
+    text = _VERSION.sub(" ", text)
     text = _DOTTED.sub(" ", text)
     for m in _PROSE_NUMBER.finditer(text):
         mantissa, exponent = m.group(1), m.group(2)
@@ -127,16 +132,17 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def chapter_path(number: str) -> Path | None:
-    found = sorted(NOTEBOOKS.glob(f"{number}_*.ipynb"))
-    return found[0] if found else None
-
-
 class Checker:
-    """Checks prose against stored outputs; caches each chapter's printed numbers."""
+    """Checks prose against stored outputs; caches each chapter's printed numbers. ``notebooks``: the
+    folder whose ``NN_*.ipynb`` a ``chapter NN`` source names."""
 
-    def __init__(self) -> None:
+    def __init__(self, notebooks: Path = NOTEBOOKS) -> None:
+        self.notebooks = Path(notebooks)
         self._printed: dict[Path, list[float]] = {}
+
+    def chapter_path(self, number: str) -> Path | None:
+        found = sorted(self.notebooks.glob(f"{number}_*.ipynb"))
+        return found[0] if found else None
 
     def printed(self, path: Path) -> list[float]:
         if path not in self._printed:
@@ -148,7 +154,7 @@ class Checker:
         source = source.strip()
         chapter = _CHAPTER_SOURCE.match(source)
         if chapter:
-            path = chapter_path(chapter.group(1))
+            path = self.chapter_path(chapter.group(1))
             if path is None:
                 return f"declared from chapter {chapter.group(1)}, which does not exist"
             if not supported(number, self.printed(path)):
@@ -198,7 +204,7 @@ class Checker:
             row = re.match(r"\|\s*\[?(\d{2})\b", line)
             if not row:
                 continue
-            path = chapter_path(row.group(1))
+            path = self.chapter_path(row.group(1))
             if path is None:
                 continue
             sources = dict(re.findall(r"<!--\s*([\d.]+)\s*:\s*(.*?)\s*-->", line))
