@@ -23,7 +23,9 @@ from course_lib import config
 from course_lib.models import create_model, list_models
 from course_lib.models.registry import check_model_name
 from course_lib.recipes import Recipe, recipe_for
+from course_lib.training.checks import TrainingError
 from course_lib.training.interrupt import TrainingInterrupted
+from course_lib.training.run_folder import prepare_run_folder
 
 SYNTHETIC_PREFIX = "synthetic-"
 
@@ -81,16 +83,16 @@ def build_model(name: str, in_channels: int, recipe: Recipe, **model_args: Any) 
 
 
 def _output_folder(path: Path) -> bool:
-    """Check that ``path`` can be the run's folder; create it and return True if it did not exist."""
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {path} is an existing file, not a folder; give a folder path (it is created "
-                         "if missing, and a run already in it is resumed).")
+    """Check that ``path`` can be the run's folder (a writable folder, empty or holding a course run);
+    create it and return True if it did not exist."""
     existed = path.is_dir()
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(f"Cannot create the output folder {path} ({err.strerror}); "
-                         "choose another --out.") from None
+        prepare_run_folder(path, whole_folder=True, option="--out")
+    except TrainingError as err:
+        if not existed:
+            _remove_if_empty(path)
+        raise ValueError(str(err).replace("folder. Give a folder path", "folder. Give a folder path "
+                                          "(a run already in it is resumed)")) from None
     return not existed
 
 
@@ -118,6 +120,13 @@ def train_command(args: argparse.Namespace) -> dict[str, Any]:
         raise
 
 
+def _run_identity(args: argparse.Namespace, mode: str, recipe: Recipe) -> dict[str, Any]:
+    """What defines a command-line run besides the model's weights: resuming is refused when it differs."""
+    return {"model": args.model, "dataset": args.dataset, "mode": mode, "seed": args.seed,
+            "data_root": args.data_root,
+            "model_args": sorted(args.model_arg or []), "size": recipe.size, "n_train": recipe.n_train}
+
+
 def _train(args: argparse.Namespace, mode: str, recipe: Recipe, out_dir: Path) -> dict[str, Any]:
     from course_lib import engine, viz
 
@@ -133,7 +142,8 @@ def _train(args: argparse.Namespace, mode: str, recipe: Recipe, out_dir: Path) -
     start = time.perf_counter()
     history = engine.fit(model, train, val, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
                          loss=args.loss, seed=args.seed, out_dir=out_dir, resume=not args.no_resume,
-                         max_steps_per_epoch=recipe.max_steps_per_epoch, progress=not args.quiet)
+                         max_steps_per_epoch=recipe.max_steps_per_epoch, progress=not args.quiet,
+                         run=_run_identity(args, mode, recipe))
     seconds = time.perf_counter() - start
     scores = engine.evaluate(model, val, batch_size=1)
     metrics = {

@@ -70,6 +70,7 @@ from course_lib.training.checks import (
 from course_lib.training.history import TIMING_KEYS, History
 from course_lib.training.interrupt import InterruptFlag, TrainingInterrupted, catch_interrupt
 from course_lib.training.progress import RunProgress
+from course_lib.training.run_folder import check_same_run, prepare_run_folder
 
 __all__ = [
     "TIMING_KEYS", "EpochContext", "History", "TrainingError", "TrainingInterrupted", "evaluate", "fit",
@@ -114,6 +115,7 @@ def fit(
     num_workers: int = 0,
     progress: bool = True,
     callbacks: Sequence[Callable] | None = None,
+    run: Mapping[str, Any] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs (in total, counting resumed ones) and return its History.
 
@@ -129,6 +131,11 @@ def fit(
     of at most two samples and validates on a couple of samples. Ctrl-C finishes the current step and
     raises :class:`TrainingInterrupted`; ``last.pt``
     keeps the last completed epoch, and calling ``fit`` again with the same ``out_dir`` resumes.
+
+    ``out_dir`` is checked before training: it must be a writable folder, and files of the run's
+    (``last.pt``, ``best.pt``, ``history.json``) that no course run wrote are never overwritten. ``run``:
+    what else defines the run (e.g. ``{"dataset": "drive"}``); it is saved in the checkpoint, and a
+    checkpoint written for another ``run`` is refused instead of resumed.
     """
     if metric != "loss" and metric not in SCORE_NAMES:
         raise ValueError(f"Unknown metric {metric!r}; use 'loss' or one of {', '.join(SCORE_NAMES)}.")
@@ -148,8 +155,9 @@ def fit(
     scaler = _grad_scaler(enabled=amp_dtype == torch.float16)
     config = _run_config(model, loss, optimizer, lr, weight_decay, batch_size, seed, amp_dtype, metric)
     config["max_steps"] = step_cap
+    config["run"] = dict(run) if run else None
     history = History(metric=f"val_{metric}" if val_data is not None else "train_loss")
-    out_dir = Path(out_dir) if out_dir is not None else None
+    out_dir = prepare_run_folder(out_dir) if out_dir is not None else None
 
     if resume and out_dir is not None and (out_dir / "last.pt").exists():
         history = _resume(out_dir / "last.pt", model, opt, scaler, config, history.metric, progress)
@@ -604,6 +612,7 @@ def _save_checkpoints(out_dir: Path, model, optimizer, scaler, history: History,
 def _resume(path: Path, model, optimizer, scaler, config: dict, metric: str, progress: bool) -> History:
     """Load ``last.pt`` into model/optimizer/scaler/RNGs (checking it fits first); return its History."""
     state = load_checkpoint(path)
+    check_same_run(state.get("config", {}).get("run"), config.get("run"), path.parent, RESTART_HINT)
     check_compatible(model, state["model"], path)
     try:
         optimizer.load_state_dict(state["optimizer"])
