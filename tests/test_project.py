@@ -19,15 +19,26 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def _bound(requirement: str) -> str:
+    found = re.search(r">=\s*([\w.]+)", requirement)
+    return found.group(1) if found else ""
+
+
 def test_environment_yml_matches_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r) for r in pyproject["dependencies"]}
-    for extra in ("test", "notebooks"):
-        wanted |= {_name(r) for r in pyproject["optional-dependencies"][extra]}
+    requirements = list(pyproject["dependencies"])
+    for extra in ("test", "notebooks", "dev"):
+        extras = pyproject["optional-dependencies"][extra]
+        requirements += [r for r in extras if not r.startswith("course_lib")]
+    wanted = {_name(r): _bound(r) for r in requirements}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = {CONDA_TO_PIP.get(_name(d), _name(d)) for d in env["dependencies"] if isinstance(d, str)}
-    conda -= {"python", "pip"}
-    assert conda == wanted, f"only in environment.yml: {conda - wanted}; only in pyproject: {wanted - conda}"
+    assert env["channels"] == ["conda-forge"], "conda-forge serves PyTorch; the pytorch channel is retired"
+    listed = [d for d in env["dependencies"] if isinstance(d, str)]
+    conda = {CONDA_TO_PIP.get(_name(d), _name(d)): _bound(d) for d in listed}
+    for key in ("python", "pip"):
+        conda.pop(key)
+    assert conda == wanted, (f"only in environment.yml: {set(conda.items()) - set(wanted.items())}; "
+                             f"only in pyproject: {set(wanted.items()) - set(conda.items())}")
     assert any("python=3.11" in d for d in env["dependencies"] if isinstance(d, str))
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert any(line.startswith("-e .") for line in pip_section), "the pip section must install the course"
