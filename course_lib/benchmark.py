@@ -72,21 +72,23 @@ def measure(name: str, size: int, batch: int = 1, steps: int = 3, device: str | 
     batch, step_s, images_per_s, peak_mb, device, inference``."""
     import torch
 
-    import course_lib as cl
+    from course_lib.config import get_device
+    from course_lib.inspect_model import count_macs
+    from course_lib.models import create_model
 
     if threads:
         torch.set_num_threads(threads)
     size = max(size, MIN_SIZE.get(name, 0))
     if name == "unet_original":
         size = 16 * round((size - 12) / 16) + 12  # nearest valid input size (16k + 12)
-    dev = cl.config.get_device(device)
+    dev = get_device(device)
     kwargs = {"in_channels": IN_CHANNELS.get(name, 3), "out_channels": 1 if name != "unet_original" else 2,
               **dict(cfg or {})}
     in_channels = kwargs["in_channels"]
     base_rss = _start_peak_tracking()
-    model = cl.create_model(name, **kwargs)
+    model = create_model(name, **kwargs)
     params = sum(p.numel() for p in model.parameters())
-    gmacs = cl.inspect_model.count_macs(model, (1, in_channels, size, size)) / 1e9 if macs else None
+    gmacs = count_macs(model, (1, in_channels, size, size)) / 1e9 if macs else None
     model.to(dev)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)
@@ -222,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.jobs is not None:
         import torch  # noqa: F401 - imported once here, shared by every forked child
 
-        import course_lib  # noqa: F401
+        import course_lib.inspect_model
+        import course_lib.models  # noqa: F401
 
         print(json.dumps([_forked(job) for job in a.jobs]))
         return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -21,6 +22,7 @@ import torch
 MODES = ("smoke", "quick", "full")
 MODE_ENV = "COURSE_MODE"
 MAX_STEPS_ENV = "COURSE_MAX_STEPS"
+DATA_DIR_ENV = "COURSE_DATA_DIR"
 REHEARSAL_EVAL_SAMPLES = 2  # what evaluation scores when a step cap is set
 REHEARSAL_BATCH = 2  # the largest training batch when a step cap is set
 
@@ -163,3 +165,15 @@ def describe(expected_minutes: dict[str, float] | None = None) -> str:
                  f"batches at {REHEARSAL_BATCH} and evaluation at {REHEARSAL_EVAL_SAMPLES} samples; the "
                  "figures below are not results")
     return line
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Where datasets (and downloaded weights) live: ``root`` if given, else ``$COURSE_DATA_DIR``, else
+    ``data/`` in the project."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    project_data = Path(__file__).resolve().parents[1] / "data"
+    return project_data if project_data.parent.joinpath("pyproject.toml").exists() else Path("data")

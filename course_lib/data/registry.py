@@ -9,7 +9,8 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-DATA_DIR_ENV = "COURSE_DATA_DIR"
+from course_lib.config import DATA_DIR_ENV, data_root  # noqa: F401 - data_root is re-exported here
+
 _DATASETS: dict[str, Callable[..., Dataset]] = {}
 
 
@@ -28,17 +29,6 @@ def register_dataset(name: str) -> Callable[[Callable[..., Dataset]], Callable[.
 def list_datasets() -> list[str]:
     """The names :func:`load` accepts, sorted."""
     return sorted(_DATASETS)
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where datasets live: ``root`` if given, else ``$COURSE_DATA_DIR``, else ``data/`` in the project."""
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get(DATA_DIR_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    project_data = Path(__file__).resolve().parents[2] / "data"
-    return project_data if project_data.parent.joinpath("pyproject.toml").exists() else Path("data")
 
 
 def shown_path(path: str | os.PathLike) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.data.registry import data_root
+from course_lib.config import data_root
 from course_lib.models.u2net import U2NET_CONFIGS, U2Net
 
 __all__ = [
