@@ -5,6 +5,10 @@
   temporary folder and installed packages are replaced by placeholders in every text output;
 - no widget views whose widget is not stored (a progress bar closed during the run), and no stored
   widget state that no output shows;
+- the plain-text form of a widget (what GitHub, nbviewer and JupyterLab show before the notebook runs)
+  says what the widget shows: a finished progress bar reads ``models x seeds: 100%|##########| 30/30
+  [05:35<00:00, ...]`` instead of the ``0%`` it had when it was first displayed, and an explorer says that
+  it comes alive when its cell runs, instead of ``interactive(children=(...``;
 - a kernelspec (python3), and no ``jupytext`` metadata left by a conversion.
 
     python scripts/tidy_outputs.py notebooks/07_attention_gates.ipynb [...]
@@ -14,6 +18,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import sys
@@ -113,6 +118,48 @@ def drop_orphan_widget_views(nb: nbformat.NotebookNode) -> int:
     return removed
 
 
+def _plain_text(state: dict, model_id: str) -> str | None:
+    """The text a stored widget should show when it cannot be rendered, or None to leave it."""
+    model = state.get(model_id, {})
+    children = [state.get(ref.replace("IPY_MODEL_", ""), {})
+                for ref in model.get("state", {}).get("children", [])]
+    names = [c.get("model_name") for c in children]
+    if model.get("model_name") == "HBoxModel" and names == ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        left, right = (html.unescape(str(c["state"].get("value", ""))).replace("\u2007", " ")
+                       for c in (children[0], children[2]))
+        progress = children[1]["state"]
+        done = progress.get("value", 0) / progress["max"] if progress.get("max") else 0
+        if re.search(r"\d+%\s*$", left):  # tqdm puts the percentage into the left text
+            left = re.sub(r"\s*\d+%\s*$", "", left)
+        filled = round(10 * min(max(done, 0), 1))
+        return f"{left} {100 * done:.0f}%|{'#' * filled}{' ' * (10 - filled)}| {right.strip()}".strip()
+    if "widget-interact" in model.get("state", {}).get("_dom_classes", []):
+        controls = [c["state"].get("description") for c in children
+                    if c.get("model_name", "").endswith(("SliderModel", "DropdownModel", "CheckboxModel",
+                                                         "ToggleButtonsModel", "RadioButtonsModel"))]
+        controls = [c for c in controls if c]
+        shown = f" ({', '.join(controls)})" if controls else ""
+        return (f"[interactive explorer{shown}: its controls come alive when this cell runs; "
+                "the static figure below shows its default view]")
+    return None
+
+
+def set_widget_text(nb: nbformat.NotebookNode) -> int:
+    """Give every stored widget view the plain text of what it shows (see the module docstring); returns
+    how many changed."""
+    state = _widget_state(nb)
+    changed = 0
+    for output in _outputs(nb):
+        data = output.get("data", {})
+        if WIDGET_VIEW not in data:
+            continue
+        text = _plain_text(state, data[WIDGET_VIEW].get("model_id"))
+        if text is not None and data.get("text/plain") != text:
+            data["text/plain"] = text
+            changed += 1
+    return changed
+
+
 def prune_widget_state(nb: nbformat.NotebookNode) -> int:
     """Keep only the stored widgets that an output shows, and the widgets they refer to (children, layouts,
     styles); returns how many were dropped."""
@@ -154,6 +201,7 @@ def tidy(path: Path) -> dict[str, int]:
         "tracebacks shortened": shorten_tracebacks(nb),
         "outputs with machine paths": scrub_outputs(nb),
         "orphan widget views removed": drop_orphan_widget_views(nb),
+        "widget texts set": set_widget_text(nb),
         "unused widget states removed": prune_widget_state(nb),
         "metadata fixed": len(fix_metadata(nb)),
     }

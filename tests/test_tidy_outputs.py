@@ -65,8 +65,8 @@ def test_tidy_cleans_a_synthetic_notebook(tidy_outputs, tmp_path, monkeypatch):
 
     report = tidy_outputs.tidy(path)
     assert report == {"tracebacks shortened": 1, "outputs with machine paths": 3,
-                      "orphan widget views removed": 1, "unused widget states removed": 1,
-                      "metadata fixed": 2}
+                      "orphan widget views removed": 1, "widget texts set": 0,
+                      "unused widget states removed": 1, "metadata fixed": 2}
     nb = nbformat.read(path, as_version=4)
     error = nb.cells[0].outputs[0]
     assert error.traceback == ["\x1b[31mValueError\x1b[39m: bad input in <site-packages>/x.py"]
@@ -101,3 +101,34 @@ def test_main_reports_per_notebook(tidy_outputs, tmp_path, capsys):
     nbformat.write(nb, path)
     assert tidy_outputs.main([str(path)]) == 0
     assert "already tidy" in capsys.readouterr().out
+
+
+def _model(name: str, state: dict) -> dict:
+    return {"model_name": name, "model_module": "@jupyter-widgets/controls", "model_module_version": "2.0.0",
+            "state": state}
+
+
+def test_stored_widgets_read_as_what_they_show(tidy_outputs):
+    """GitHub and nbviewer show a widget's text/plain: a finished bar, not "0%", and an explorer that says
+    it comes alive when run, not ``interactive(children=(...``."""
+    state = {
+        "bar": _model("HBoxModel", {"children": ["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]}),
+        "l": _model("HTMLModel", {"value": "models\u2007x\u2007seeds:\u2007100%"}),
+        "p": _model("FloatProgressModel", {"value": 30.0, "max": 30.0, "bar_style": "success"}),
+        "r": _model("HTMLModel", {"value": "\u200730/30\u2007[05:35&lt;00:00,\u200711.2s/it]"}),
+        "ex": _model("VBoxModel", {"_dom_classes": ["widget-interact"],
+                                   "children": ["IPY_MODEL_s", "IPY_MODEL_o"]}),
+        "s": _model("IntSliderModel", {"description": "block_size", "value": 7}),
+        "o": _model("OutputModel", {}),
+    }
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"widgets": {"application/vnd.jupyter.widget-state+json":
+                               {"version_major": 2, "version_minor": 0, "state": state}}}
+    cell = nbformat.v4.new_code_cell("fit(...)")
+    cell.outputs = [_view("bar"), _view("ex")]
+    nb.cells = [cell]
+    assert tidy_outputs.set_widget_text(nb) == 2
+    bar, explorer = (o.data["text/plain"] for o in nb.cells[0].outputs)
+    assert bar == "models x seeds: 100%|##########| 30/30 [05:35<00:00, 11.2s/it]"
+    assert explorer.startswith("[interactive explorer (block_size): its controls come alive when this cell")
+    assert tidy_outputs.set_widget_text(nb) == 0  # idempotent
