@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import platform
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +99,22 @@ class SourceCode:
 def show_source(obj: Any) -> SourceCode:
     """The source of a library object, shown with syntax highlighting when it is a cell's last value."""
     return SourceCode(inspect.getsource(obj))
+
+
+@contextlib.contextmanager
+def shows_error(*expected: type[BaseException]) -> Iterator[None]:
+    """Run a block that is meant to fail and print its error instead of raising it, so that a chapter
+    shows the library's message and Run all (which stops at a raised error in Colab) goes on::
+
+        with cl.notebook.shows_error(ValueError):
+            model(torch.zeros(1, 1, 570, 570))
+
+    ``expected``: the error types the lesson is about (default: any ``Exception``); anything else is
+    raised as usual, since it is a real bug. Prints ``"no error"`` if the block ran without one."""
+    kinds = expected or (Exception,)
+    try:
+        yield
+    except kinds as err:
+        print(f"{type(err).__name__}: {err}")
+    else:
+        print("no error: the block ran without raising (is the mistake it shows already fixed?)")

@@ -56,3 +56,16 @@ def test_show_source_is_one_small_output_with_inline_styles():
     assert "<style" not in html and "class DoubleConv" not in html  # highlighted: keyword and name split
     assert 'style="color: #008000; font-weight: bold">class</span>' in html
     assert len(html) < 4 * len(code.data)  # no style sheet: a few times the source, not kilobytes more
+
+
+def test_shows_error_prints_instead_of_raising(capsys):
+    import course_lib as cl
+
+    with cl.notebook.shows_error(ValueError):
+        raise ValueError("input height 570 does not fit")
+    assert capsys.readouterr().out == "ValueError: input height 570 does not fit\n"
+    with cl.notebook.shows_error():
+        pass
+    assert capsys.readouterr().out.startswith("no error")
+    with pytest.raises(KeyError), cl.notebook.shows_error(ValueError):  # not the lesson's error: a real bug
+        raise KeyError("x")
