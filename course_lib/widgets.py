@@ -11,7 +11,7 @@ from the function's default and refuses controls that disagree with it::
                              sigma=cl.widgets.float_slider(0.1, 5))
     show()  # the same figure, headless
 
-Works in JupyterLab and Colab (only core ipywidgets are used).
+Works in JupyterLab and Colab (only core ipywidgets are used, so both ipywidgets 7.7 and 8 do).
 """
 
 from __future__ import annotations
@@ -121,11 +121,16 @@ def make_interact(fn: Callable[..., Any], **controls: Any) -> w.interactive:
     Every control must name a parameter of ``fn`` that has a default; sliders made with ``value=None``
     start at that default. A returned Figure is displayed once per update. Without a running IPython
     kernel (scripts, tests) an exception in ``fn`` is raised instead of being logged.
+
+    Works with ipywidgets 7.x (Colab's 7.7.1, which runs ``fn`` only when the widget is displayed) and 8.x
+    (which runs it when the widget is built): outside a kernel the first run is forced on both.
     """
     _sync_with_defaults(fn, controls)
     failure: list[BaseException] = []
+    runs: list[int] = []
 
     def run(**kwargs: Any) -> Any:
+        runs.append(1)
         try:
             result = fn(**kwargs)
         except Exception as exc:
@@ -140,8 +145,15 @@ def make_interact(fn: Callable[..., Any], **controls: Any) -> w.interactive:
     widget = w.interactive(run, **controls)
     from IPython import get_ipython
 
-    if failure and get_ipython() is None:
-        raise failure[0]
+    if get_ipython() is None:
+        if not runs:  # ipywidgets 7.x: the first run waits for a display that never comes here
+            try:
+                widget.update()
+            except Exception as exc:
+                if not failure:
+                    failure.append(exc)
+        if failure:
+            raise failure[0]
     return widget
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: ruff, the unit tests, every notebook under nbval in smoke mode, then the
+# The whole test suite: ruff, the unit tests, every notebook under nbval in smoke mode, the widget tests
+# and one chapter against Colab's package versions (scripts/test_colab_versions.sh), then the
 # full-mode rehearsal (every chapter in full mode on the CPU, each training capped at one optimizer step,
 # on the real data in ../shared/data or COURSE_DATA_DIR where present: about 10 minutes on 2 cores).
 #   bash scripts/test.sh                 # everything (what CI runs)
@@ -38,6 +39,7 @@ else
 fi
 
 if [ $rehearsal -eq 1 ]; then
+    bash scripts/test_colab_versions.sh || { echo "tests against Colab's package versions failed"; status=1; }
     data="${COURSE_DATA_DIR:-}"
     if [ -z "$data" ] && [ -d ../shared/data ]; then
         data=$(cd ../shared/data && pwd)  # absolute: each chapter runs from a temporary folder
