@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from course_lib import config
+from course_lib.data.preprocessing import preprocessing_channels
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,12 @@ class DriveRecipe:
     synthetic_size: int = 256
 
     def __post_init__(self) -> None:
-        from course_lib.protocols.drive import preprocessing_channels
-
         if self.protocol not in ("patches", "paper"):
             raise ValueError(f"protocol must be 'patches' or 'paper', got {self.protocol!r}.")
         preprocessing_channels(self.preprocessing)  # a clear error for an unknown name
 
     @property
     def in_channels(self) -> int:
-        from course_lib.protocols.drive import preprocessing_channels
-
         return preprocessing_channels(self.preprocessing)
 
     def to_dict(self) -> dict[str, Any]:

@@ -111,3 +111,34 @@ def test_overlay_grid_one_row_per_model() -> None:
     plt.close(fig)
     with pytest.raises(ValueError, match="as many probabilities"):
         cl.viz.overlay_grid(images, {"short": targets[:2]}, targets)
+
+
+def _scored(arm: str, seed: int, dice: float, steps: int = 160) -> SimpleNamespace:
+    history = SimpleNamespace(optimizer_steps=steps)
+    return SimpleNamespace(arm=arm, seed=seed, scores={"dice": dice}, history=history)
+
+
+def test_budget_text_names_the_steps_the_runs_took() -> None:
+    runs = [_scored("U-Net", s, 0.7) for s in range(3)]
+    assert context_ablation.budget_text(runs, 8) == "160 steps of 8 images"
+    assert recalibration.budget_text([*runs, _scored("U-Net", 3, 0.7, steps=150)], 8, "patches") == (
+        "150-160 steps of 8 patches")
+    with pytest.raises(ValueError, match="at least one run"):
+        recalibration.budget_text([], 8)
+
+
+def test_ablation_verdicts_from_paired_seeds(capsys) -> None:
+    """The chapter's reading: every arm against the U-Net (Bonferroni over 3), then two against RSE-U-Net."""
+    dice = {"U-Net": (0.74, 0.75, 0.76), "RSE-U-Net": (0.95, 0.95, 0.96), "DAC-U-Net": (0.94, 0.96, 0.95),
+            "DACRSE-UNet": (0.95, 0.96, 0.96)}
+    runs = [_scored(arm, s, d) for arm, values in dice.items() for s, d in enumerate(values)]
+    budget = context_ablation.budget_text(runs, 8)
+    against_unet = cl.stats.compare_to_baseline(runs, "U-Net", "dice", metric="Dice", budget=budget)
+    assert [c.a for c in against_unet] == ["RSE-U-Net", "DAC-U-Net", "DACRSE-UNet"]
+    assert all(c.comparisons == 3 and c.finding for c in against_unet)
+    against_rse = cl.stats.compare_to_baseline(runs, "RSE-U-Net", "dice", arms=("DAC-U-Net", "DACRSE-UNet"),
+                                               metric="Dice", budget=budget)
+    assert [c.comparisons for c in against_rse] == [2, 2]
+    out = capsys.readouterr().out
+    assert "Bonferroni over 3" in out and "Bonferroni over 2" in out
+    assert "no difference detected at 160 steps of 8 images" in out

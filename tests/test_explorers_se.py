@@ -41,6 +41,16 @@ def test_se_layer_explorer_runs_with_defaults(recorded) -> None:
         cl.explorers.se_layer_figure(weights, images[:3])
 
 
+def test_se_layer_figure_names_the_foreground(recorded) -> None:
+    weights, images, masks = recorded
+    fig = cl.explorers.se_layer_figure(weights, images, masks)
+    assert fig.axes[0].get_title().endswith("% foreground")  # no task-specific word by default
+    plt.close(fig)
+    fig = cl.explorers.se_layer_figure(weights, images, masks, label="target")  # chapter 04's cue task
+    assert fig.axes[0].get_title().endswith("% target")
+    plt.close(fig)
+
+
 def test_group_figures(recorded) -> None:
     weights, _, _ = recorded
     groups = {"a": torch.arange(3), "b": torch.arange(3, 6)}

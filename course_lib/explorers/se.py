@@ -67,11 +67,13 @@ def reduction_explorer(channels: int = 64, reduction: int = 16) -> w.interactive
 
 @styled
 def se_layer_figure(weights: Mapping[str, torch.Tensor], images: torch.Tensor,
-                    masks: torch.Tensor | None = None, layer: int = 0, image: int = 0) -> Figure:
+                    masks: torch.Tensor | None = None, layer: int = 0, image: int = 0,
+                    label: str = "foreground") -> Figure:
     """One SE layer of a trained model: the chosen image, the channel x image heatmap, its weights.
 
     ``weights``: ``{layer name: (N, C)}`` as from :func:`course_lib.blocks.se_weights` on ``images``
-    (N x C x H x W); ``masks`` (N x 1 x H x W) adds the label's outline and its foreground fraction.
+    (N x C x H x W); ``masks`` (N x 1 x H x W) adds the label's outline and its foreground fraction,
+    named ``label`` in the title ("12% target").
     """
     names = list(weights)
     if not names:
@@ -90,7 +92,7 @@ def se_layer_figure(weights: Mapping[str, torch.Tensor], images: torch.Tensor,
     title = f"image {image}"
     if masks is not None:
         ax.contour(masks[image, 0].cpu().numpy(), levels=[0.5], colors=[OKABE_ITO["yellow"]], linewidths=0.8)
-        title += f", {100 * float(masks[image].mean()):.0f}% vessel"
+        title += f", {100 * float(masks[image].mean()):.0f}% {label}"
     image_axis(ax, title)
     se_weight_heatmap(w_layer, ax=axes[0][1], title=f"{name}: {w_layer.shape[1]} channels", highlight=image)
     ax = axes[0][2]
@@ -107,11 +109,11 @@ def se_layer_figure(weights: Mapping[str, torch.Tensor], images: torch.Tensor,
 
 
 def se_layer_explorer(weights: Mapping[str, torch.Tensor], images: torch.Tensor,
-                      masks: torch.Tensor | None = None) -> w.interactive:
+                      masks: torch.Tensor | None = None, label: str = "foreground") -> w.interactive:
     """Sliders over the SE layer and the image for :func:`se_layer_figure`."""
 
     def show(layer: int = 0, image: int = 0):
-        return se_layer_figure(weights, images, masks, layer=layer, image=image)
+        return se_layer_figure(weights, images, masks, layer=layer, image=image, label=label)
 
     return make_interact(show, layer=int_slider(0, max(len(weights) - 1, 0), description="SE layer"),
                          image=int_slider(0, len(images) - 1, description="image"))

@@ -36,11 +36,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from scipy import ndimage
 from torch.utils.data import Dataset
 
 from course_lib import config, engine, sizes
 from course_lib.blocks.dropblock import DropBlock2d, LinearKeepProbSchedule
+from course_lib.data.preprocessing import (
+    PREPROCESSING,
+    flatten_illumination,
+    preprocessing_channels,
+    standardise_rgb,
+    vessel_contrast,
+)
 from course_lib.data.real.common import DatasetLayoutError, DatasetNotFoundError
 from course_lib.data.registry import data_root, load, shown_path
 from course_lib.data.transforms import (
@@ -78,7 +84,6 @@ __all__ = [
     "vessel_contrast",
 ]
 
-DRIVE_SIZE = (584, 565)
 PAPER_PAD = 592  # 584 x 565 -> 592 x 592: a multiple of 2**3 for the three max-pools
 
 # DRIVE test split, inside the FOV; the U-Net row as tabulated by the R2U-Net paper (Alom et al. 2018).
@@ -126,90 +131,6 @@ class VesselData:
         """The course's sample dicts (for ``cl.engine``'s validation or ``cl.viz``)."""
         return [{"image": i, "mask": m, "fov": f} for i, m, f in zip(self.images, self.masks, self.fovs,
                                                                       strict=True)]
-
-
-def _fov_gaussian_mean(x: np.ndarray, inside: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian mean of ``x`` (H x W, or C x H x W: per channel) over the FOV pixels only (normalised
-    convolution ``G*(x fov) / G*fov``), so the dark border outside the FOV does not bleed in."""
-    weight = np.maximum(ndimage.gaussian_filter(inside, sigma), 1e-6)
-    per_axis = (0.0,) * (x.ndim - 2) + (sigma, sigma)
-    return ndimage.gaussian_filter(x * inside, per_axis) / weight
-
-
-def vessel_contrast(rgb: torch.Tensor, fov: torch.Tensor, sigma: float | None = None,
-                    clip: float = 3.0, floor: float = 0.0) -> torch.Tensor:
-    """Green channel with local contrast normalisation inside the FOV: a CLAHE-like 1-channel image.
-
-    ``out = (g - mu_s(g)) / sqrt(mu_s((g - mu_s(g))^2) + eps)``, where ``mu_s`` is a Gaussian mean of
-    scale ``sigma`` computed *inside the FOV only* (normalised convolution ``G*(g fov) / G*fov``), so the
-    dark border does not bleed in. Vessels are darkest in the green channel; dividing by the local
-    spread evens out illumination and contrast across the fundus. Values are clipped to ``[-clip, clip]``,
-    scaled to [-1, 1] and set to 0 outside the FOV. ``rgb`` is 3 x H x W in [0, 1], ``fov`` 1 x H x W;
-    ``sigma`` defaults to 8 px at DRIVE's width (565 px) and scales with the image.
-    """
-    if rgb.dim() != 3 or rgb.shape[0] != 3:
-        raise ValueError(f"vessel_contrast needs one 3 x H x W RGB image, got shape {tuple(rgb.shape)}.")
-    if fov.shape[-2:] != rgb.shape[-2:]:
-        raise ValueError(f"fov {tuple(fov.shape)} and image {tuple(rgb.shape)} must have the same size.")
-    sigma = 8.0 * rgb.shape[-1] / DRIVE_SIZE[1] if sigma is None else float(sigma)
-    g = rgb[1].double().numpy()
-    inside = (fov.reshape(g.shape) > 0.5).double().numpy()
-
-    centred = g - _fov_gaussian_mean(g, inside, sigma)
-    global_var = float((centred[inside > 0] ** 2).mean()) if inside.any() else 0.0
-    spread = np.sqrt(_fov_gaussian_mean(centred**2, inside, sigma) + floor**2 * global_var + 1e-4)
-    out = np.clip(centred / spread, -clip, clip) / clip * inside
-    return torch.from_numpy(out).float()[None]
-
-
-def standardise_rgb(rgb: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
-    """Each colour channel shifted and scaled to mean 0, std 1 over the FOV pixels; 0 outside the FOV.
-
-    Evens out the global brightness and colour of each fundus photograph (camera exposure, pigmentation)
-    while keeping everything else, including the colour that tells vessels from lesions."""
-    inside = fov.reshape(1, *rgb.shape[-2:]) > 0.5
-    if not inside.any():
-        raise ValueError("standardise_rgb needs a non-empty field of view.")
-    pixels = rgb[:, inside[0]]
-    mean, std = pixels.mean(1), pixels.std(1).clamp_min(1e-3)
-    return (rgb - mean[:, None, None]) / std[:, None, None] * inside
-
-
-def flatten_illumination(rgb: torch.Tensor, fov: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
-    """Each colour channel divided by its smooth background, then standardised inside the FOV.
-
-    The background is a Gaussian mean of scale ``sigma`` over the FOV pixels only (default 25 px at
-    DRIVE's width of 565 px, scaled with the image): far wider than a vessel, so vessels stay dark
-    against it. Dividing by it removes the slow brightness changes across a fundus photograph (the
-    bright optic disc and any pale atrophic patch around it, the darker rim) that
-    :func:`standardise_rgb` alone keeps. ``rgb`` is 3 x H x W in [0, 1], ``fov`` 1 x H x W.
-    """
-    if rgb.dim() != 3 or rgb.shape[0] != 3:
-        raise ValueError(f"flatten_illumination needs one 3 x H x W RGB image, got shape {tuple(rgb.shape)}.")
-    if fov.shape[-2:] != rgb.shape[-2:]:
-        raise ValueError(f"fov {tuple(fov.shape)} and image {tuple(rgb.shape)} must have the same size.")
-    sigma = 25.0 * rgb.shape[-1] / DRIVE_SIZE[1] if sigma is None else float(sigma)
-    inside = (fov.reshape(rgb.shape[-2:]) > 0.5).double().numpy()
-    channels = rgb.double().numpy()
-    flat = channels / np.maximum(_fov_gaussian_mean(channels, inside, sigma), 1e-2)
-    return standardise_rgb(torch.from_numpy(flat).float(), fov)
-
-
-# name -> (input channels, function of (rgb 3 x H x W in [0, 1], fov 1 x H x W) giving the network input)
-PREPROCESSING: dict[str, tuple[int, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {
-    "rgb_norm": (3, standardise_rgb),
-    "rgb_flat": (3, flatten_illumination),
-    "green_lcn": (1, vessel_contrast),
-    "rgb": (3, lambda rgb, fov: rgb),
-}
-
-
-def preprocessing_channels(preprocessing: str) -> int:
-    """The network's input channels for a :data:`PREPROCESSING` name; a clear error for unknown names."""
-    if preprocessing not in PREPROCESSING:
-        raise ValueError(f"preprocessing must be one of {', '.join(map(repr, PREPROCESSING))}, "
-                         f"got {preprocessing!r}.")
-    return PREPROCESSING[preprocessing][0]
 
 
 def _stack(dataset: Dataset, preprocessing: str) -> tuple[torch.Tensor, ...]:
@@ -514,9 +435,7 @@ def fit_vessel_model(model: nn.Module, train: VesselData, val: VesselData | None
     curves only: the returned model is the last one, never picked on ``val``. With ``out_dir`` the engine
     checkpoints every epoch there and a rerun resumes from ``last.pt`` (schedules included).
     ``callbacks`` go to the engine after the recipe's own schedule. The model is moved to the
-    channels-last (NHWC) memory format, which oneDNN and cuDNN convolve faster (measured on a 2-core
-    CPU: 6-10 % off the quick-mode training step; whole-image inference on four DRIVE images 1.8 s ->
-    1.2 s).
+    channels-last (NHWC) memory format, which oneDNN and cuDNN convolve faster.
     """
     epochs = recipe.epochs if epochs is None else int(epochs)
     data, per_epoch = training_set(train, recipe, seed)
