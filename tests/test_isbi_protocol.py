@@ -67,6 +67,10 @@ def test_arm_names_and_plans() -> None:
         assert (plan.valid_size - 188) % 16 == 0 and plan.padded_size % 16 == 0
         assert len(plan.seeds) >= (3 if mode != "smoke" else 2)
     assert isbi.plan_for("quick", epochs=1).epochs == 1
+    assert len(isbi.plan_for("quick").seeds) == 5  # the chapter's close comparisons: 5 paired seeds
+    for comparisons in isbi.COMPARISONS.values():
+        for _, a, b, _, _, _ in comparisons:
+            assert a in isbi.ARMS and b in isbi.ARMS and a != b
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +99,33 @@ def test_compare_arms_trains_every_arm_and_scores_cells_and_seams(tiny_runs) -> 
     kept = {r.arm: r.model for r in results if r.model is not None}
     assert kept["valid, weighted CE"].padding == "valid" and kept["padded, plain CE"].padding == "same"
     assert results[0].extras["cells"].probs[0].shape == (1, 192, 192)
+
+
+def test_read_comparisons_pairs_seeds_and_prints_every_verdict(tiny_runs, capsys) -> None:
+    _, results = tiny_runs
+    plan = isbi.plan_for("smoke", epochs=1, steps=1, batch_size=1)
+    readings = isbi.read_comparisons(results, plan)
+    out = capsys.readouterr().out
+    assert len(readings) == sum(len(c) for c in isbi.COMPARISONS.values()) == 7
+    assert all(question in out for question in isbi.COMPARISONS)
+    score = {(r.arm, r.seed): r.scores for r in results}
+    flat = [c for comparisons in isbi.COMPARISONS.values() for c in comparisons]
+    for reading, (key, a, b, names, metric, higher) in zip(readings, flat, strict=True):
+        assert reading.line() in out and reading.n == 2 and reading.budget == "1 steps of 1 patches"
+        assert (reading.a, reading.b, reading.metric, reading.higher_is_better) == (*names, metric, higher)
+        assert reading.differences == pytest.approx([score[a, s][key] - score[b, s][key] for s in (0, 1)])
+    assert isbi.read_comparisons(results, plan, show=False) and capsys.readouterr().out == ""
+
+
+def test_step_time_ratio(tiny_runs) -> None:
+    _, results = tiny_runs
+    valid, padded, ratio = isbi.step_time_ratio(results)
+    steps = {arm: np.mean([np.mean(r.history["step_seconds"]) for r in results if r.arm == arm])
+             for arm in ("valid, weighted CE", "padded, weighted CE")}
+    assert (valid, padded) == pytest.approx((steps["valid, weighted CE"], steps["padded, weighted CE"]))
+    assert ratio == pytest.approx(valid / padded) and ratio > 0
+    with pytest.raises(KeyError, match="No run of arm"):
+        isbi.step_time_ratio(results, arm="valid, plain CE")
 
 
 def test_arm_figures_draw(tiny_runs) -> None:

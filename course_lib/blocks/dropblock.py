@@ -212,9 +212,9 @@ def grow_blocks(seeds: torch.Tensor, block_size: int) -> torch.Tensor:
         raise ValueError(f"grow_blocks expects seeds of shape (N, C, h, w), got {tuple(seeds.shape)}.")
     # Output pixel y is covered by seeds y - bs + 1 .. y: pad bs - 1 zeros on both sides and count the
     # seeds in every bs-wide window, once along each axis, as differences of running sums (exact for
-    # these integer counts). A stride-1 max-pool gives the same map; measured inside chapter 06's CPU
-    # training step, the running sums made the whole step about 20 % faster. A pixel is dropped when
-    # its count is positive; blocks are exactly bs x bs for odd and even bs.
+    # these integer counts). A stride-1 max-pool gives the same map; the running sums are faster on a
+    # CPU (docs/chapter03_development.md). A pixel is dropped when its count is positive; blocks are
+    # exactly bs x bs for odd and even bs.
     counts = F.pad(seeds.float(), (bs, bs - 1, bs, bs - 1))  # + one leading zero for the difference
     running = counts.cumsum(-1)
     counts = running[..., bs:] - running[..., :-bs]

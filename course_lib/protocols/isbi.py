@@ -20,6 +20,9 @@ separated (:mod:`course_lib.instance_metrics`), not by pixel Dice alone.
   its output), each run scored on whole held-out images and, for the seams, on the same images predicted in
   tiles by overlap-tile with the network's own context margin (92 px valid, 0 px padded); the sizes per
   mode are a :class:`TilingPlan` (:func:`plan_for`).
+- :func:`read_comparisons`: the questions of :data:`COMPARISONS`, each a paired comparison over the seeds
+  (:func:`course_lib.stats.compare_arms`) with its printed verdict line; :func:`step_time_ratio`: what the
+  valid network's step costs against the padded one's.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from course_lib import config, engine, instance_metrics
+from course_lib import config, engine, instance_metrics, stats
 from course_lib.data import load as load_dataset
 from course_lib.data import transforms as T
 from course_lib.data.tiling import overlap_tile_predict, seam_contrast
@@ -44,15 +47,36 @@ from course_lib.metrics import segmentation_scores
 from course_lib.protocols.sweep import ArmResult, run_sweep
 from course_lib.training.history import History
 
-__all__ = ["ARMS", "THRESHOLDS", "CellImages", "RunResult", "TilingPlan", "arm_setting", "choose_threshold",
-           "compare_arms", "evaluate_cells", "load_cell_images", "make_model", "plan_for",
-           "rand_error_by_threshold", "train", "training_patches"]
+__all__ = ["ARMS", "COMPARISONS", "THRESHOLDS", "CellImages", "RunResult", "TilingPlan", "arm_setting",
+           "choose_threshold", "compare_arms", "evaluate_cells", "load_cell_images", "make_model", "plan_for",
+           "rand_error_by_threshold", "read_comparisons", "step_time_ratio", "train", "training_patches"]
 
 #: Membrane thresholds the Rand error is scanned over.
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 #: The chapter's arms: (network, loss). The weight map is judged by the first two, padding by the last two.
 ARMS = ("padded, plain CE", "padded, weighted CE", "valid, weighted CE")
+
+#: The chapter's comparisons, stated before training, by question: (score, arm A, arm B, names of A and B in
+#: the verdict line, metric, higher is better). Each line answers its own question (a different metric or
+#: pair of arms), so the intervals are not corrected for their number.
+COMPARISONS: dict[str, tuple[tuple[str, str, str, tuple[str, str], str, bool], ...]] = {
+    "Does the weight map separate touching cells? (padded U-Net, both arms)": (
+        ("merged_pair_fraction", "padded, weighted CE", "padded, plain CE", ("weighted CE", "plain CE"),
+         "merged-pair fraction", False),
+        ("rand_error", "padded, weighted CE", "padded, plain CE", ("weighted CE", "plain CE"), "Rand error",
+         False),
+        ("dice", "padded, weighted CE", "padded, plain CE", ("weighted CE", "plain CE"), "membrane Dice",
+         True),
+    ),
+    "What does the valid U-Net change? (weighted CE, both arms)": (
+        ("seam_ratio", "valid, weighted CE", "padded, weighted CE", ("valid", "padded"), "seam ratio", False),
+        ("rand_error", "valid, weighted CE", "padded, weighted CE", ("valid", "padded"), "Rand error", False),
+        ("merged_pair_fraction", "valid, weighted CE", "padded, weighted CE", ("valid", "padded"),
+         "merged-pair fraction", False),
+        ("dice", "valid, weighted CE", "padded, weighted CE", ("valid", "padded"), "membrane Dice", True),
+    ),
+}
 
 SYNTHETIC_BANNER = ("ISBI 2012 was not found under the data folder (COURSE_DATA_DIR or data/isbi2012); this "
                     "chapter uses the course's synthetic EM membranes instead. Their cells are instances, so "
@@ -281,7 +305,7 @@ _PLANS = {
     "smoke": TilingPlan(padded_size=64, valid_size=188, base_width=4, batch_size=2, epochs=1, steps=2,
                         lr=1e-3, seeds=(0, 1), tile=64, threshold_images=2, seam_images=1),
     "quick": TilingPlan(padded_size=128, valid_size=316, base_width=8, batch_size=4, epochs=6, steps=12,
-                        lr=2e-3, seeds=(0, 1, 2), tile=128, threshold_images=4, seam_images=3),
+                        lr=2e-3, seeds=(0, 1, 2, 3, 4), tile=128, threshold_images=4, seam_images=3),
     "full": TilingPlan(padded_size=384, valid_size=572, base_width=32, batch_size=4, epochs=20, steps=50,
                        lr=1e-3, seeds=(0, 1, 2), tile=128, threshold_images=24, seam_images=6),
 }
@@ -368,3 +392,31 @@ def _tiled_probability(model: nn.Module, image: torch.Tensor, tile: int) -> torc
     context margin (the seams of :func:`compare_arms`)."""
     logits = overlap_tile_predict(model, image, tile_output=tile)
     return torch.softmax(logits, 0)[1] if logits.shape[0] == 2 else torch.sigmoid(logits)[0]
+
+
+def read_comparisons(results: list[ArmResult], plan: TilingPlan, show: bool = True) -> list[stats.Comparison]:
+    """Every comparison of :data:`COMPARISONS` on the seeds of ``results``, paired by seed, with a 95 %
+    t-interval (:func:`course_lib.stats.compare_arms`) at the budget of ``plan``. Prints each question and its
+    verdict lines unless ``show=False``; returns the comparisons in that order."""
+    budget = f"{plan.epochs * plan.steps} steps of {plan.batch_size} patches"
+    readings = []
+    for question, comparisons in COMPARISONS.items():
+        if show:
+            print(f"\n{question}")
+        for key, a, b, names, metric, higher in comparisons:
+            readings.append(stats.compare_arms(results, a, b, key, names=names, metric=metric,
+                                               higher_is_better=higher, budget=budget, show=show))
+    return readings
+
+
+def step_time_ratio(results: list[ArmResult], arm: str = "valid, weighted CE",
+                    baseline: str = "padded, weighted CE") -> tuple[float, float, float]:
+    """(seconds per training step of ``arm``, of ``baseline``, their ratio), each the mean over its runs."""
+    def step(name: str) -> float:
+        runs = [float(np.mean(r.history["step_seconds"])) for r in results if r.arm == name]
+        if not runs:
+            raise KeyError(f"No run of arm {name!r}; the results have {sorted({r.arm for r in results})}.")
+        return float(np.mean(runs))
+
+    a, b = step(arm), step(baseline)
+    return a, b, a / b
