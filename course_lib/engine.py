@@ -2,7 +2,7 @@
 
     history = cl.engine.fit(model, train_set, val_set, epochs=20, lr=1e-3, loss="bce_dice",
                             out_dir="runs/unet")
-    history.plot()                                   # learning curves
+    cl.viz.plot_learning_curves(history)             # learning curves
     prob = cl.engine.predict(model, test_set)        # N x 1 x H x W foreground probabilities
     scores = cl.engine.evaluate(model, test_set)     # dice, iou, ..., auc (inside the FOV if given)
 

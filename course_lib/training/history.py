@@ -83,12 +83,6 @@ class History(Mapping):
         """True if ``record`` (already appended) is the best epoch so far."""
         return self.best_epoch == record["epoch"]
 
-    def plot(self, **kwargs: Any):
-        """Learning curves via :func:`course_lib.viz.plot_learning_curves`."""
-        from course_lib.viz import plot_learning_curves
-
-        return plot_learning_curves(self, **kwargs)
-
     # -- persistence --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {"metric": self.metric, "records": [dict(r) for r in self.records]}
