@@ -418,3 +418,59 @@ def test_volume_rehearsal_feeds_the_smallest_volume(monkeypatch):
     monkeypatch.setenv("COURSE_MAX_STEPS", "1")
     plan = volumes.plan_for("full")
     assert (plan.size, plan.show_size, plan.n_train, plan.base, plan.depth) == (92, 92, 4, 32, 3)
+
+
+# ----------------------------------------------------------------------------- the verdicts
+
+
+#: Dice minus the U-Net's, per seed, as the stored quick run printed them (3 decimals)
+STORED_DIFFERENCES = {
+    "res_unet": [-0.002, 0.072, 0.059], "dense_unet": [-0.040, 0.059, 0.064],
+    "inception_unet": [-0.210, -0.062, -0.172], "dacrse_unet": [-0.065, 0.001, -0.369],
+    "attention_unet": [-0.072, -0.150, -0.071], "r2unet": [-0.082, 0.000, -0.052],
+    "r2attunet": [-0.090, -0.029, -0.162], "unetpp": [0.021, 0.059, 0.028],
+    "u2netp": [-0.656, -0.584, -0.609]}
+
+
+def _result(arm, seed, **scores):
+    from course_lib.protocols.sweep import ArmResult
+
+    return ArmResult(arm, seed, scores, 0, 0.0, None)
+
+
+def test_one_verdict_table_from_the_stored_leaderboard(capsys):
+    """Bonferroni over nine models: only U2NETP is a finding; UNet++, ahead on every seed, is not."""
+    plan = board.plan_for("quick")
+    runs = [_result("unet", s, dice=0.62) for s in range(3)]
+    runs += [_result(name, s, dice=0.62 + d) for name, diffs in STORED_DIFFERENCES.items()
+             for s, d in enumerate(diffs)]
+    verdicts = board.compare_to_unet(runs, plan)
+    assert [v.a for v in verdicts] == [board.LABELS[n] for n in STORED_DIFFERENCES]
+    assert all(v.b == "U-Net" and v.comparisons == 9 for v in verdicts)
+    assert [v.a for v in verdicts if v.finding] == ["U2NETP"]
+    summary = board.verdict_summary(verdicts)
+    assert "better than U-Net: none" in summary and "worse than U-Net: U2NETP" in summary
+    assert "no difference detected at 60 steps of 8 patches: ResUNet, Dense U-Net" in summary
+    assert "+0.021 / +0.059 / +0.028" in summary.splitlines()[-2]
+    assert "Bonferroni" in capsys.readouterr().out
+
+
+def test_relative_costs_are_multiples_of_the_unet():
+    rows = [{"model": "U-Net", "params": 100, "gmacs": 1.0, "train_step_s": 0.05, "ms_per_image": 20.0},
+            {"model": "U2NETP", "params": 230, "gmacs": 16.0, "train_step_s": 0.3, "ms_per_image": None}]
+    rel = board.relative_costs(rows)
+    assert rel["U-Net"] == {"params": 1.0, "gmacs": 1.0, "train_step_s": 1.0, "ms_per_image": 1.0}
+    assert rel["U2NETP"] == pytest.approx({"params": 2.3, "gmacs": 16.0, "train_step_s": 6.0})
+    with pytest.raises(KeyError, match="No row for"):
+        board.relative_costs(rows, reference="ResUNet")
+
+
+def test_label_verdicts_name_the_budget():
+    plan = volumes.plan_for("quick")
+    scores = {"dense": (0.88, 0.91), "sparse": (0.87, 0.96), "sparse as background": (0.61, 0.46)}
+    runs = [_result(arm, s, dice=d + 0.01 * s * (1 + i), sensitivity=t - 0.01 * s)
+            for i, (arm, (d, t)) in enumerate(scores.items()) for s in range(3)]
+    verdicts = volumes.label_verdicts(runs, plan, show=False)
+    assert [(v.a, v.b, v.metric) for v in verdicts] == [(a, b, m) for a, b, _, m in volumes.VERDICTS]
+    assert verdicts[1].verdict == verdicts[2].verdict == "sparse as background worse"
+    assert volumes.budget(plan) == f"{plan.steps} steps of {plan.batch_size} volumes"

@@ -214,7 +214,7 @@ def test_from_official_reads_a_file_and_strips_dataparallel_prefixes(tmp_path):
     model = _randomised(cl.create_model("u2netp"))
     path = tmp_path / "u2netp.pth"
     torch.save({f"module.{k}": v for k, v in to_official(model).items()}, path)
-    loaded = cl.models.u2net.from_official(path, config="u2netp")
+    loaded = cl.models.u2net_official.from_official(path, config="u2netp")
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(loaded(x)[0], model(x)[0], atol=1e-6)
@@ -418,3 +418,44 @@ def test_exercise_checkers_recognise_the_usual_mistakes(capsys):
                                ("09.max_f", pooled, "you pooled the pixels")):
         assert not cl.exercises.check(name, answer)
         assert hint in capsys.readouterr().out
+
+
+# -- the verdicts the chapter quotes ------------------------------------------------------------------
+
+
+def _runs(arm: str, key_values: dict[str, list[float]]) -> list:
+    from course_lib.protocols.sweep import ArmResult
+
+    n = len(next(iter(key_values.values())))
+    return [ArmResult(arm, seed, {k: v[seed] for k, v in key_values.items()}, 0, 0.0, None)
+            for seed in range(n)]
+
+
+def test_verdicts_of_the_stored_quick_run(capsys):
+    """The per-seed max F-beta of the stored quick run (3 decimals): RSU-7 beats the residual blocks;
+    U2NETP against the U-Net of the same parameters is lower on every seed, yet no difference is detected."""
+    plan = salient.plan_for("quick")
+    blocks = (_runs("RSU-7", {"max_f": [0.641, 0.577, 0.626], "mae": [0.17, 0.18, 0.17]})
+              + _runs("2 residual blocks", {"max_f": [0.280, 0.285, 0.302], "mae": [0.25, 0.26, 0.25]}))
+    f, mae = salient.block_verdicts(blocks, plan)
+    assert f.verdict == "RSU-7 better" and mae.verdict == "RSU-7 better" and not mae.higher_is_better
+    arms = (_runs("U-Net, same parameters", {"max_f": [0.786, 0.786, 0.743], "mae": [0.16, 0.18, 0.17]})
+            + _runs("U2NETP", {"max_f": [0.537, 0.672, 0.668], "mae": [0.13, 0.17, 0.18]}))
+    f, mae = salient.model_verdicts(arms, plan)
+    assert all(d < 0 for d in f.differences)
+    assert f.verdict == "no difference detected at 120 steps of 8 images"
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 4 and printed[0].endswith("RSU-7 better")
+    assert printed[2].endswith("no difference detected at 120 steps of 8 images")
+
+
+def test_model_verdicts_correct_for_two_unets_in_full_mode():
+    plan = salient.plan_for("full")
+    runs = (_runs("U-Net, same parameters", {"max_f": [0.7, 0.8], "mae": [0.1, 0.2]})
+            + _runs("U-Net, same MACs", {"max_f": [0.7, 0.8], "mae": [0.1, 0.2]})
+            + _runs("U2NET", {"max_f": [0.6, 0.75], "mae": [0.1, 0.2]}))
+    verdicts = salient.model_verdicts(runs, plan, show=False)
+    assert len(verdicts) == 4 and all(v.comparisons == 2 and v.a == "U2NET" for v in verdicts)
+    assert salient.budget(plan) == "2000 steps of 8 images"
+    with pytest.raises(ValueError, match="No U2NETP runs"):
+        salient.model_verdicts(runs, salient.plan_for("quick"), show=False)

@@ -23,7 +23,7 @@ import torch.nn as nn
 from course_lib.blocks.rsu import RSU, RSU4F, upsample_like
 from course_lib.models.registry import register_model
 
-__all__ = ["U2NET_CONFIGS", "U2Net", "from_official"]
+__all__ = ["U2NET_CONFIGS", "U2Net"]
 
 StageSpec = tuple[int | str, int, int]  # (L or "4F", mid channels, out channels)
 
@@ -124,12 +124,3 @@ def u2net(**cfg: Any) -> U2Net:
 def u2netp(**cfg: Any) -> U2Net:
     """U^2-Net-lite (U2NETP); ``in_channels=3, out_channels=1`` has 1,131,181 parameters."""
     return U2Net("u2netp", **cfg)
-
-
-def from_official(state_dict_or_path: Any, config: str = "u2net", in_channels: int = 3,
-                  out_channels: int = 1) -> U2Net:
-    """The course's U2Net holding the official checkpoint's weights (``u2net.pth`` / ``u2netp.pth``, or
-    their state dict); see :mod:`course_lib.models.u2net_official` for the key mapping and errors."""
-    from course_lib.models.u2net_official import from_official as load
-
-    return load(state_dict_or_path, config, in_channels, out_channels)

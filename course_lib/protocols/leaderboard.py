@@ -13,6 +13,9 @@ measured for accuracy and for cost.
   model in a fresh process (:func:`course_lib.benchmark.measure_isolated`).
 - :func:`leaderboard_rows` and :func:`pareto_front`: the table and the models no other model beats on
   both accuracy and cost.
+- :func:`compare_to_unet` and :func:`verdict_summary`: every model against the U-Net on paired seeds,
+  Bonferroni-corrected for the number of models (:mod:`course_lib.stats`): the one table of verdicts the
+  chapter's prose follows. :func:`relative_costs`: each cost as a multiple of the U-Net's.
 
 ``benchmarks/bench_leaderboard.py`` runs the same code from the command line.
 """
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from course_lib import config
+from course_lib import config, stats
 from course_lib.benchmark import measure_many_isolated
 from course_lib.inspect_model import count_macs, parameter_count
 from course_lib.models import create_model
@@ -41,6 +44,8 @@ __all__ = [
     "LABELS",
     "LEADERBOARD",
     "LeaderboardPlan",
+    "budget",
+    "compare_to_unet",
     "label",
     "leaderboard_rows",
     "load_task",
@@ -50,8 +55,10 @@ __all__ = [
     "parameter_counts",
     "pareto_front",
     "plan_for",
+    "relative_costs",
     "summarise",
     "train_leaderboard",
+    "verdict_summary",
 ]
 
 #: The course's 2D models, in the order of the chapters that introduce them.
@@ -271,3 +278,51 @@ def pareto_front(cost: Sequence[float], score: Sequence[float]) -> list[int]:
         if not dominated:
             front.append(i)
     return sorted(front, key=lambda i: cost[i])
+
+
+def budget(plan: LeaderboardPlan) -> str:
+    """What one run trains, as a verdict line names it: ``"60 steps of 8 patches"``."""
+    return f"{plan.steps} steps of {plan.batch_size} patches"
+
+
+def compare_to_unet(results: Sequence[ArmResult], plan: LeaderboardPlan, key: str = "dice",
+                    metric: str = "Dice", show: bool = True) -> list[stats.Comparison]:
+    """Every model against the U-Net on paired seeds (same seed = same patches), each interval
+    Bonferroni-corrected for the number of models (:func:`course_lib.stats.compare_to_baseline`); prints
+    the correction and one verdict line per model (``show``). Arms are named by :func:`label`."""
+    labelled = [replace(r, arm=label(r.arm, plan)) for r in results]
+    return stats.compare_to_baseline(labelled, label("unet", plan), key, metric=metric, budget=budget(plan),
+                                     show=show)
+
+
+def verdict_summary(comparisons: Sequence[stats.Comparison]) -> str:
+    """The verdicts of :func:`compare_to_unet` grouped (better / worse / no difference detected), with
+    each model's per-seed differences: the lines the chapter's prose quotes."""
+    if not comparisons:
+        return "no comparisons"
+    baseline = comparisons[0].b
+    groups: dict[str, list[str]] = {f"better than {baseline}": [], f"worse than {baseline}": []}
+    undecided: dict[str, list[str]] = {}
+    for c in comparisons:
+        if c.finding:
+            groups[f"{'better' if c.verdict.endswith('better') else 'worse'} than {baseline}"].append(c.a)
+        else:
+            undecided.setdefault(c.verdict, []).append(c.a)
+    lines = [f"{group}: {', '.join(arms) or 'none'}" for group, arms in groups.items()]
+    lines += [f"{verdict}: {', '.join(arms)}" for verdict, arms in undecided.items()]
+    width = max(len(c.a) for c in comparisons)
+    lines.append(f"\n{comparisons[0].metric} minus {baseline}, per seed:")
+    lines += [f"  {c.a:<{width}}  {c.per_seed_text()}" for c in comparisons]
+    return "\n".join(lines)
+
+
+def relative_costs(rows: Sequence[Mapping[str, Any]], reference: str = "U-Net",
+                   keys: Sequence[str] = ("params", "gmacs", "train_step_s", "ms_per_image")
+                   ) -> dict[str, dict[str, float]]:
+    """Each model's costs (:func:`leaderboard_rows`) as multiples of the ``reference`` model's."""
+    by_model = {r["model"]: r for r in rows}
+    if reference not in by_model:
+        raise KeyError(f"No row for {reference!r}; the rows are {', '.join(by_model)}.")
+    ref = by_model[reference]
+    return {name: {k: float(row[k]) / float(ref[k]) for k in keys if row.get(k) is not None and ref.get(k)}
+            for name, row in by_model.items()}

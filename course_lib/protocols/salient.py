@@ -12,6 +12,8 @@ salient-object scenes.
   images before training and after each epoch.
 - :func:`compare_arms`: every arm x seed on the same images, steps, optimizer and schedule (BCE with
   logits, summed over U^2-Net's seven outputs); MAE and max F-beta (beta^2 = 0.3) of the final output.
+- :func:`block_verdicts` and :func:`model_verdicts`: the paired-seed comparisons (:mod:`course_lib.stats`)
+  whose printed verdict lines the chapter quotes.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from course_lib import config, engine
+from course_lib import config, engine, stats
 from course_lib.blocks.rsu import RSU, ResidualREBN, rebnconv
 from course_lib.data import load as load_dataset
 from course_lib.data import transforms as T
@@ -49,6 +51,8 @@ __all__ = [
     "SalientPlan",
     "SideOutputRecorder",
     "arms_for",
+    "block_verdicts",
+    "budget",
     "compare_arms",
     "compare_blocks",
     "evaluate",
@@ -56,6 +60,7 @@ __all__ = [
     "make_arm_model",
     "make_block_model",
     "matched_unet_widths",
+    "model_verdicts",
     "plan_for",
     "summarise",
 ]
@@ -337,3 +342,37 @@ def summarise(results: Sequence[ArmResult], keys: Sequence[str] = ("mae", "max_f
               ) -> dict[str, dict[str, Any]]:
     """:func:`course_lib.protocols.sweep.summarise` with the salient-object scores."""
     return sweep.summarise(results, keys)
+
+
+#: the scores the verdicts compare: key -> (name in the verdict line, higher is better)
+VERDICT_METRICS = {"max_f": ("max F-beta", True), "mae": ("MAE", False)}
+
+
+def budget(plan: SalientPlan, steps: int | None = None) -> str:
+    """What one run trains, as a verdict line names it: ``"120 steps of 8 images"``."""
+    return f"{plan.steps if steps is None else steps} steps of {plan.batch_size} images"
+
+
+def block_verdicts(results: Sequence[ArmResult], plan: SalientPlan, show: bool = True
+                   ) -> list[stats.Comparison]:
+    """RSU-7 against two residual blocks (:func:`compare_blocks`), paired by seed, on max F-beta and on
+    MAE; prints one verdict line each (``show``)."""
+    a, b = BLOCK_ARMS
+    return [stats.compare_arms(results, a, b, key, metric=metric, higher_is_better=higher,
+                               budget=budget(plan, plan.block_steps), show=show)
+            for key, (metric, higher) in VERDICT_METRICS.items()]
+
+
+def model_verdicts(results: Sequence[ArmResult], plan: SalientPlan, show: bool = True
+                   ) -> list[stats.Comparison]:
+    """The U^2-Net arm against every U-Net arm of :func:`compare_arms`, paired by seed, on max F-beta and
+    on MAE. With several U-Nets (full mode: same parameters, same MACs) each metric's comparisons are
+    Bonferroni-corrected for their number. Prints one verdict line each (``show``)."""
+    u2 = _label(plan.model)
+    arms = list(dict.fromkeys(r.arm for r in results))
+    if u2 not in arms:
+        raise ValueError(f"No {u2} runs among the results (arms: {', '.join(arms)}).")
+    unets = [arm for arm in arms if arm != u2]
+    return [stats.compare_arms(results, u2, unet, key, metric=metric, higher_is_better=higher,
+                               comparisons=len(unets), budget=budget(plan), show=show)
+            for key, (metric, higher) in VERDICT_METRICS.items() for unet in unets]

@@ -10,6 +10,9 @@ Three ways to label the same training volumes, each trained with the same steps 
   background: the mistake the weight map avoids.
 
 Every arm is scored on densely labelled validation volumes (the centre the valid network predicts).
+:func:`label_verdicts` compares the arms on paired seeds (:mod:`course_lib.stats`): sparse against dense
+(does a zero weight on unlabelled voxels lose anything?) and sparse-as-background against sparse (what
+the weight map is worth), in Dice and in sensitivity.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from course_lib import config, engine
+from course_lib import config, engine, stats
 from course_lib.data import load as load_dataset
 from course_lib.data.synthetic.tubes3d import TubeVolumes
 from course_lib.inspect_model import parameter_count
@@ -31,8 +34,8 @@ from course_lib.models.unet3d import valid_volume_sizes
 from course_lib.protocols import sweep
 from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
 
-__all__ = ["VOLUME_ARMS", "VolumePlan", "annotated_fraction", "compare_labels", "display_volume",
-           "load_volumes", "make_unet3d", "plan_for", "summarise"]
+__all__ = ["VERDICTS", "VOLUME_ARMS", "VolumePlan", "annotated_fraction", "budget", "compare_labels",
+           "display_volume", "label_verdicts", "load_volumes", "make_unet3d", "plan_for", "summarise"]
 
 #: arm -> how the training volumes are labelled (``annotate_every`` and ``unlabelled`` of the dataset)
 VOLUME_ARMS: dict[str, dict[str, Any]] = {
@@ -148,3 +151,25 @@ def summarise(results: Sequence[ArmResult], keys: Sequence[str] = ("dice", "sens
               ) -> dict[str, dict[str, Any]]:
     """:func:`course_lib.protocols.sweep.summarise` with the volume scores."""
     return sweep.summarise(results, keys)
+
+
+#: The chapter's questions, as (arm A, arm B, score key, name in the verdict line): each states its own
+#: expectation before training, so none is corrected for the others.
+VERDICTS = (
+    ("sparse", "dense", "dice", "Dice"),
+    ("sparse as background", "sparse", "dice", "Dice"),
+    ("sparse as background", "sparse", "sensitivity", "sensitivity"),
+)
+
+
+def budget(plan: VolumePlan) -> str:
+    """What one run trains, as a verdict line names it: ``"54 steps of 2 volumes"``."""
+    return f"{plan.steps} steps of {plan.batch_size} volumes"
+
+
+def label_verdicts(results: Sequence[ArmResult], plan: VolumePlan, show: bool = True
+                   ) -> list[stats.Comparison]:
+    """The comparisons of :data:`VERDICTS` on paired seeds (:func:`course_lib.stats.compare_arms`); prints
+    one verdict line each (``show``)."""
+    return [stats.compare_arms(results, a, b, key, metric=metric, budget=budget(plan), show=show)
+            for a, b, key, metric in VERDICTS]
