@@ -24,18 +24,20 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from polling_client import PollingClient  # noqa: E402 - waits for replies in short polls (nbclient#312)
 
 
 def rehearse(notebook: Path, keep: Path | None = None, timeout: int = 300) -> tuple[bool, float, str]:
     """Run ``notebook`` (full mode and the step cap come from the environment); returns (ok, seconds, a
     one-line failure). ``keep``: a folder to write the executed notebook to, for reading.
 
-    A kernel that stops answering (seen now and then with nbclient: the cell never returns although the
-    kernel is idle) times the cell out after ``timeout`` seconds; the chapter is then run once more."""
+    Replies are awaited in short polls (:mod:`polling_client`), which avoids nbclient's occasional stall
+    with widgets; a kernel that still stops answering times the cell out after ``timeout`` seconds, and the
+    chapter is then run once more."""
     for attempt in (1, 2):
         try:
             return _rehearse_once(notebook, keep, timeout)
@@ -70,7 +72,7 @@ def _rehearse_once(notebook: Path, keep: Path | None, timeout: int) -> tuple[boo
     nb = nbformat.read(notebook, as_version=4)
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as work:
         shutil.copy(notebook, Path(work) / notebook.name)  # chapters may read files beside themselves
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
+        client = PollingClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
                                 resources={"metadata": {"path": work}})
         start = time.perf_counter()
         try:

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,3 +47,24 @@ def test_a_cell_that_never_returns_is_retried_once_then_reported(tmp_path, capsy
     ok, _, why = _script().rehearse(stuck, timeout=2)
     assert not ok and "CellTimeoutError twice" in why
     assert "running it once more" in capsys.readouterr().out
+
+
+def test_polling_client_executes_and_still_times_out(tmp_path):
+    """The executor of the rehearsal and of execute_chapters.sh waits for replies in 1-s polls
+    (nbclient#312); a cell that runs longer than the timeout still times out."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from nbclient.exceptions import CellTimeoutError
+    from polling_client import execute_in_place
+
+    path = tmp_path / "nb.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(1.5)\nprint('done')")]
+    nbformat.write(nb, path)
+    execute_in_place(path, timeout=20)
+    assert nbformat.read(path, as_version=4).cells[0].outputs[0]["text"] == "done\n"
+    nb.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(30)")]
+    nbformat.write(nb, path)
+    with pytest.raises(CellTimeoutError):
+        execute_in_place(path, timeout=3)
