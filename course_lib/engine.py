@@ -168,7 +168,7 @@ def fit(
 
     check_input(model, _first_image_shape(train_data))
     val_loader = None if val_data is None else make_loader(val_data, batch_size, num_workers=num_workers,
-                                                           device=device)
+                                                           device=device, what="validation data")
     ctx = EpochContext(history.epochs, epochs, model, opt, history)
     steps_left = step_cap
     # one bar for the whole run, advancing per optimizer step (a notebook keeps every bar it drew)
@@ -184,7 +184,7 @@ def fit(
             _run_callbacks(callbacks, "on_epoch_start", ctx)
             start = time.perf_counter()
             loader = make_loader(train_data, batch_size, shuffle=True, seed=seed, epoch=epoch,
-                                 num_workers=num_workers, device=device)
+                                 num_workers=num_workers, device=device, what="training data")
             cap = _min_cap(max_steps_per_epoch, steps_left)
             record = {"epoch": epoch, **train_one_epoch(
                 model, loader, loss_fn, opt, scaler, device=device, amp_dtype=amp_dtype, epoch=epoch,
@@ -253,7 +253,7 @@ def train_one_epoch(
             check_finite_batch(images, mask, "training", step)
             with _autocast(device, amp_dtype):
                 outputs = _forward(model, images)
-            mask, weight = _crop_targets(model, outputs, mask, weight)
+            mask, weight = _crop_targets(model, outputs, mask, weight, images=images)
             loss = _compute_loss(loss_fn, outputs, mask, weight)
             check_finite_loss(loss.item(), epoch, step, optimizer.param_groups[0]["lr"])
             optimizer.zero_grad(set_to_none=True)
@@ -306,7 +306,7 @@ def time_training_step(
     for _ in range(steps):
         start = time.perf_counter()
         outputs = _forward(probe, images)
-        value = _compute_loss(loss_fn, outputs, *_crop_targets(probe, outputs, masks), None)
+        value = _compute_loss(loss_fn, outputs, *_crop_targets(probe, outputs, masks, images=images), None)
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
@@ -390,7 +390,7 @@ def _collect(
                                              for t in (images, mask, weight, fov))
             with _autocast(device, amp_dtype):
                 outputs = _forward(model, images)
-            mask, weight, fov = _crop_targets(model, outputs, mask, weight, fov)
+            mask, weight, fov = _crop_targets(model, outputs, mask, weight, fov, images=images)
             if loss_fn is not None:
                 loss_sum += _compute_loss(loss_fn, outputs, mask, weight).item() * len(images)
             final = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
@@ -473,7 +473,7 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 def make_loader(
     data: Data, batch_size: int, *, shuffle: bool = False, seed: int = 0, epoch: int = 0,
-    num_workers: int | None = 0, device: torch.device | None = None,
+    num_workers: int | None = 0, device: torch.device | None = None, what: str = "data",
 ) -> DataLoader:
     """A DataLoader whose order is a function of ``(seed, epoch)``; a DataLoader is returned unchanged.
 
@@ -485,14 +485,25 @@ def make_loader(
     if hasattr(data, "set_epoch"):
         data.set_epoch(epoch)
     return data_loader.make_loader(data, max(1, batch_size), shuffle=shuffle, seed=_epoch_seed(seed, epoch),
-                                   num_workers=num_workers, device=device)
+                                   num_workers=num_workers, device=device, what=what)
 
 
-def _crop_targets(model: nn.Module, outputs: Any, *targets: torch.Tensor | None) -> tuple:
+def _crop_targets(model: nn.Module, outputs: Any, *targets: torch.Tensor | None,
+                  images: torch.Tensor | None = None) -> tuple:
     """Valid-convolution models (the original U-Net, the 3D U-Net) predict only the centre of their input,
-    so the targets are centre-cropped to the output; other models must already match (checked by the loss)."""
+    so the targets are centre-cropped to the output; other models must already match (checked by the loss).
+    A target must have the input's size before cropping: a wrong-sized mask is refused, not cropped."""
     if not getattr(model, "context_margin", 0):
         return targets
+    if images is not None:
+        names = ("mask", "loss weight", "FOV")
+        for name, t in zip(names, targets, strict=False):
+            if t is not None and tuple(t.shape[2:]) != tuple(images.shape[2:]):
+                raise TrainingError(
+                    f"The {name} is {'x'.join(map(str, t.shape[2:]))} but the input is "
+                    f"{'x'.join(map(str, images.shape[2:]))}. Give every target at the input's size: this "
+                    "valid-convolution model predicts only the centre of its input, and the engine crops "
+                    "the targets to it (a target cropped from another size would no longer line up).")
     final = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
     return tuple(None if t is None else center_crop_to(t, tuple(final.shape[2:])) for t in targets)
 

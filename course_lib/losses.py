@@ -22,6 +22,7 @@ logits; :class:`MultiOutputLoss` applies a loss to each and sums them with weigh
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -191,6 +192,13 @@ class MultiOutputLoss:
 
     def __init__(self, base: str | Callable = "bce", weights: Sequence[float] | None = None) -> None:
         self.base = get_loss(base)
+        if weights is not None:
+            if isinstance(weights, (int, float)) or not all(isinstance(w, (int, float)) for w in weights):
+                raise TypeError(f"deep_supervision_weights must be a list of numbers, one per output (got "
+                                f"{weights!r}).")
+            if not all(math.isfinite(w) and w >= 0 for w in weights) or not any(w > 0 for w in weights):
+                raise ValueError(f"deep_supervision_weights must be finite, non-negative and not all zero "
+                                 f"(got {list(weights)}).")
         self.weights = None if weights is None else [float(w) for w in weights]
 
     def __call__(
@@ -200,6 +208,10 @@ class MultiOutputLoss:
         weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if isinstance(outputs, torch.Tensor):
+            if self.weights is not None:
+                raise ValueError(f"deep_supervision_weights={self.weights} were given, but the model returns "
+                                 "one output, so they would be ignored. Drop them, or build the model with "
+                                 "deep supervision (e.g. deep_supervision=True) so it returns a list.")
             return self.base(outputs, mask, weight)
         weights = self.weights if self.weights is not None else [1.0] * len(outputs)
         if len(weights) != len(outputs):

@@ -29,6 +29,7 @@ formula ``TP / (TP + FP)`` is *precision* (how much of what we marked is vessel)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,15 @@ ArrayLike = torch.Tensor | np.ndarray
 def _to_numpy(x: ArrayLike, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().to("cpu", torch.float64 if x.dtype == torch.float64 else torch.float32).numpy()
-    x = np.asarray(x)
+    try:
+        x = np.asarray(x)
+    except ValueError as err:
+        if "inhomogeneous" not in str(err):
+            raise
+        raise ValueError(f"{name} holds images of different sizes, which cannot form one array. Score each "
+                         "image on its own (e.g. cl.metrics.salient_image_curves(prob[None], target[None]) "
+                         "per image, then concatenate the curves and call cl.metrics.salient_summary), or "
+                         "resize them to one size first.") from None
     if x.dtype == bool:
         x = x.astype(np.float32)
     if not np.issubdtype(x.dtype, np.number):
@@ -81,10 +90,12 @@ def _flatten_inputs(
         raise ValueError(f"target contains NaN or infinite values ({int((~np.isfinite(t)).sum())} pixels); "
                          "they would count as background. Masks must hold 0 and 1: fix the labels.")
     if p.min() < 0 or p.max() > 1:
+        eight_bit = p.min() >= 0 and 16 < p.max() <= 255 and np.array_equal(p, np.round(p))
+        hint = ("They look like an 8-bit map (whole numbers 0..255, e.g. a saved PNG): divide by 255."
+                if eight_bit else "They look like logits: apply torch.sigmoid(logits) first "
+                "(or torch.softmax(logits, 1)[:, 1:] for a 2-channel output).")
         raise ValueError(f"prob must hold probabilities in [0, 1] but ranges over "
-                         f"[{p.min():.3g}, {p.max():.3g}]. These look like "
-                         "logits: apply torch.sigmoid(logits) first "
-                         "(or torch.softmax(logits, 1)[:, 1:] for a 2-channel output).")
+                         f"[{p.min():.3g}, {p.max():.3g}]. {hint}")
     if t.min() < 0 or t.max() > 1:
         raise ValueError(f"target must be a mask with values in [0, 1] but ranges over [{t.min():.3g}, "
                          f"{t.max():.3g}]. Divide 0..255 masks by 255.")
@@ -201,6 +212,13 @@ def mae(prob: ArrayLike, target: ArrayLike) -> float:
     return float(np.abs(p.astype(np.float64) - t.reshape(p.shape)).mean())
 
 
+def _check_beta2(beta2: float) -> None:
+    number = isinstance(beta2, (int, float)) and not isinstance(beta2, bool)
+    if not number or not math.isfinite(beta2) or beta2 <= 0:
+        raise ValueError(f"beta2 is beta squared, a positive number (0.3 in the salient-object papers: "
+                         f"precision weighs more than recall); got {beta2!r}.")
+
+
 def max_f_beta(
     prob: ArrayLike, target: ArrayLike, beta2: float = 0.3, fov: ArrayLike | None = None
 ) -> tuple[float, float]:
@@ -210,6 +228,7 @@ def max_f_beta(
     Every distinct probability is tried as a threshold (exact, no 256-level binning); pixels pooled.
     Returns ``(0.0, nan)`` when the target has no foreground.
     """
+    _check_beta2(beta2)
     p, t = _flatten_inputs(prob, target, fov)
     tps, fps, thresholds = _cumulative_counts(p, t)
     n_pos = int(np.count_nonzero(t))
@@ -261,14 +280,16 @@ def salient_image_curves(prob: ArrayLike, target: ArrayLike) -> dict[str, np.nda
 def salient_summary(curves: dict[str, np.ndarray], beta2: float = 0.3) -> dict[str, Any]:
     """From per-image curves (:func:`salient_image_curves`): the dataset's PR curve (precision and recall
     averaged over images, ``f_beta`` from the averages, ``thresholds``) and its scores ``mae``, ``max_f``
-    and ``threshold``."""
+    and ``threshold`` (NaN when no threshold gives a positive F-beta, e.g. no salient pixel anywhere, as
+    in :func:`max_f_beta`)."""
+    _check_beta2(beta2)
     P, R = curves["precision"].mean(0), curves["recall"].mean(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         f = np.nan_to_num((1 + beta2) * P * R / (beta2 * P + R))
     best = int(np.argmax(f))
     return {"thresholds": SALIENT_THRESHOLDS.copy(), "precision": P, "recall": R, "f_beta": f,
             "mae": float(curves["mae"].mean()), "max_f": float(f[best]),
-            "threshold": float(SALIENT_THRESHOLDS[best])}
+            "threshold": float(SALIENT_THRESHOLDS[best]) if f[best] > 0 else float("nan")}
 
 
 def salient_pr_curve(prob: ArrayLike, target: ArrayLike, beta2: float = 0.3) -> dict[str, np.ndarray]:

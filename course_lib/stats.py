@@ -61,14 +61,23 @@ class Comparison:
         return len(self.differences)
 
     @property
+    def degenerate(self) -> bool:
+        """Every seed gave exactly the same non-zero difference: the interval has no width, which says more
+        about the seeds (identical runs?) than about the arms. (All differences 0: no difference.)"""
+        return self.n > 1 and self.high == self.low and self.mean != 0
+
+    @property
     def finding(self) -> bool:
         """Whether the interval excludes 0 (a difference this budget can tell from seed noise)."""
-        return self.n > 1 and (self.low > 0 or self.high < 0)
+        return self.n > 1 and not self.degenerate and (self.low > 0 or self.high < 0)
 
     @property
     def verdict(self) -> str:
         if self.n < 2:
             return "one seed: no interval, so no verdict (a comparison needs at least 2 seeds)"
+        if self.degenerate:
+            return ("every seed gave the same difference, so the interval has no width and no verdict is "
+                    "drawn: check that the seeds really differ")
         if not self.finding:
             return NO_DIFFERENCE if self.budget is None else f"no difference detected at {self.budget}"
         a_higher = self.low > 0

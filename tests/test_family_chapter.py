@@ -146,7 +146,7 @@ def test_unet3d_forward_shapes():
     small = UNet3D(1, 1, base=1, depth=3).eval()
     with torch.no_grad():
         assert small(torch.randn(1, 1, 92, 100, 92)).shape == (1, 1, 4, 12, 4)
-    with pytest.raises(ValueError, match=r"expects \(N, 1, D, H, W\)"):
+    with pytest.raises(ValueError, match=r"expects a batch \(N, C, D, H, W\)"):
         small(torch.randn(1, 1, 92, 92))
     with pytest.raises(ValueError, match="base >= 1"):
         UNet3D(base=0)

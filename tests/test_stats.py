@@ -127,3 +127,9 @@ def test_bad_input_gets_a_clear_error(a, b, kwargs, message):
 def test_unknown_arm_names_the_arms():
     with pytest.raises(KeyError, match="the sweep has"):
         cl.stats.compare_arms([_Run("U-Net", 0, 0.5)], "gate", "U-Net", "dice")
+
+
+def test_identical_differences_are_not_a_finding():
+    result = cl.stats.compare([0.5, 0.6], [0.2, 0.3], show=False)  # +0.3 on both seeds: no spread at all
+    assert result.degenerate and not result.finding
+    assert "no verdict" in result.verdict

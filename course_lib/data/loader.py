@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 __all__ = ["make_loader"]
 
@@ -37,17 +37,20 @@ def make_loader(
     num_workers: int | None = None,
     device: str | torch.device | None = None,
     drop_last: bool = False,
+    what: str = "data",
 ) -> DataLoader:
     """A seeded DataLoader: the same batches in the same order for the same ``seed``.
 
     ``num_workers``: default 0 on CPU and up to 2 with a GPU; larger requests are capped at 2 (Colab-safe).
     ``pin_memory`` is on only for CUDA; ``persistent_workers`` whenever workers are used.
-    ``device`` defaults to :func:`course_lib.config.get_device`.
+    ``device`` defaults to :func:`course_lib.config.get_device`. ``what`` names the data in errors
+    ("training data", "validation data"). A batch whose samples differ in size stops with a clear error.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     if len(dataset) == 0:  # type: ignore[arg-type]
-        raise ValueError("The dataset is empty; check its folder and split.")
+        raise ValueError(f"The {what} is empty (0 samples); check its folder, its split and any filter "
+                         "that selects its images.")
     if device is None:
         from course_lib.config import get_device
 
@@ -73,4 +76,28 @@ def make_loader(
         persistent_workers=num_workers > 0,
         worker_init_fn=_seed_worker if num_workers > 0 else None,
         generator=generator,
+        collate_fn=same_size_collate,
     )
+
+
+def _size_of(sample: object) -> tuple[int, ...] | None:
+    if isinstance(sample, dict):
+        image = sample.get("image")
+    else:
+        image = sample[0] if isinstance(sample, (tuple, list)) and sample else None
+    return tuple(image.shape) if hasattr(image, "shape") else None
+
+
+def same_size_collate(batch: list) -> object:
+    """torch's default collate, with a clear error when the samples of a batch differ in size."""
+    try:
+        return default_collate(batch)
+    except RuntimeError:
+        sizes = list(dict.fromkeys(s for s in map(_size_of, batch) if s is not None))
+        if len(sizes) < 2:
+            raise
+        shown = ", ".join(" x ".join(map(str, s)) for s in sizes[:4])
+        raise ValueError(
+            f"The samples of one batch have different sizes ({shown}), and a batch stacks samples of one "
+            "size. Cut patches of one size (cl.data.transforms.RandomCrop or RandomPatches), pad every "
+            "sample to one size (cl.data.transforms.PadTo), or use batch_size=1.") from None

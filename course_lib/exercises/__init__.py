@@ -2,7 +2,8 @@
 
 Each chapter's module registers checkers with :func:`exercise`. A checker receives the student's
 answer and raises ``AssertionError`` with a hint when it is wrong. ``check`` never raises: it prints
-a verdict, so an unattempted exercise (a stub raising ``NotImplementedError``) does not stop the notebook.
+a verdict, so an unattempted exercise (a stub raising ``NotImplementedError``) does not stop the notebook,
+and neither does an answer of the wrong kind (not a function, or returning the wrong type).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def exercise(name: str) -> Callable[[Callable[[Any], None]], Callable[[Any], Non
 
 def call_answer(fn: Callable[..., Any], *args: Any) -> Any:
     """Call the student's function for a checker; an error inside it becomes a verdict, not a stack trace."""
+    if not callable(fn):
+        raise AssertionError(f"this exercise takes a function (or a class), but it got {type(fn).__name__} "
+                             f"{fn!r:.60}. Pass the name of the function you defined, without calling it.")
     try:
         return fn(*args)
     except (NotImplementedError, AssertionError):
@@ -60,6 +64,11 @@ def check(name: str, answer: Any) -> bool:
         return False
     except AssertionError as err:
         print(f"[{name}] not yet: {err}")
+        return False
+    except Exception as err:  # the answer broke the checker itself: e.g. a wrong return type
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        print(f"[{name}] not yet: your answer could not be checked ({type(err).__name__}: {first_line}). "
+              "Check what your function returns: its type and shape must be what the exercise asks for.")
         return False
     print(f"[{name}] correct.")
     return True

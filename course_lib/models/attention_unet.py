@@ -27,6 +27,7 @@ import torch.nn as nn
 from course_lib import sizes
 from course_lib.blocks.attention import GATE_VARIANTS, AttentionUpConcat, make_gate, with_conv_bias
 from course_lib.blocks.conv import DoubleConv, Down, UpConcat, UpsampleConv
+from course_lib.models.input_checks import check_batch, check_config, check_widths
 from course_lib.models.registry import register_model
 
 __all__ = ["AttentionUNet", "check_padded_size"]
@@ -74,9 +75,9 @@ class AttentionUNet(nn.Module):
         unit: ConvUnit | None = None,
     ) -> None:
         super().__init__()
-        widths = tuple(int(w) for w in widths)
-        if len(widths) < 2:
-            raise ValueError(f"widths needs at least two levels, got {widths}.")
+        check_config("AttentionUNet", {"in_channels": in_channels, "out_channels": out_channels})
+        widths = check_widths(widths, "AttentionUNet", min_width=2 if attention else 1)
+        self.in_channels = in_channels
         if gate not in GATE_VARIANTS:
             make_gate(gate, 1, 1)  # raises the explanation
         self.gate_variant = gate
@@ -104,6 +105,7 @@ class AttentionUNet(nn.Module):
         check_padded_size(height, width, self.depth, type(self).__name__)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch(x, type(self).__name__, self.in_channels)
         self.check_input_size(*x.shape[-2:])
         skips = []
         for stage in self.encoder:

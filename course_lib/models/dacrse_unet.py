@@ -42,6 +42,7 @@ from course_lib import sizes
 from course_lib.blocks.conv import DoubleConv, Down, UpConcat, transposed_up
 from course_lib.blocks.dac import DACBlock
 from course_lib.blocks.se import RSEBlock
+from course_lib.models.input_checks import check_batch
 from course_lib.models.registry import register_model
 
 __all__ = ["DACRSEUNet"]
@@ -108,8 +109,7 @@ class DACRSEUNet(nn.Module):
         self.head = nn.Sequential(*pre_head, nn.Conv2d(w[0], out_channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"DACRSEUNet expects (N, {self.in_channels}, H, W) input, got {tuple(x.shape)}.")
+        check_batch(x, "DACRSEUNet", self.in_channels)
         height, width = x.shape[-2:]
         multiple = 2**self.depth
         if self.pad_input:

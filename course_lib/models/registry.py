@@ -7,6 +7,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from course_lib.models.input_checks import check_config
+
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -41,6 +43,7 @@ def check_model_name(name: str) -> str:
 def create_model(name: str, **cfg: Any) -> nn.Module:
     """Build a registered model: ``create_model("unet", in_channels=1, out_channels=1)``."""
     key = check_model_name(name)
+    check_config(key, cfg)
     try:
         return _MODELS[key](**cfg)
     except TypeError as err:

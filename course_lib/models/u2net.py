@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from course_lib.blocks.rsu import RSU, RSU4F, upsample_like
+from course_lib.models.input_checks import check_batch, check_config
 from course_lib.models.registry import register_model
 
 __all__ = ["U2NET_CONFIGS", "U2Net"]
@@ -63,6 +64,8 @@ class U2Net(nn.Module):
     def __init__(self, config: str | Mapping[str, StageSpec] = "u2net", in_channels: int = 3,
                  out_channels: int = 1) -> None:
         super().__init__()
+        check_config("U2Net", {"in_channels": in_channels, "out_channels": out_channels})
+        self.in_channels = in_channels
         if isinstance(config, str):
             if config not in U2NET_CONFIGS:
                 raise ValueError(f"Unknown U^2-Net config {config!r}; choose from {sorted(U2NET_CONFIGS)}.")
@@ -96,6 +99,7 @@ class U2Net(nn.Module):
             raise ValueError(f"U2Net needs a positive input size, got {height}x{width}.")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        check_batch(x, "U2Net", self.in_channels)
         self.check_input_size(*x.shape[-2:])
         n = self.n_stages
         enc = []

@@ -74,7 +74,16 @@ def to_official(model: U2Net) -> dict[str, torch.Tensor]:
     return {official_key(k, model): v for k, v in model.state_dict().items()}
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: Largest magnitude a trained weight or bias plausibly has; a damaged file (flipped bytes) breaks it.
+PLAUSIBLE_WEIGHT = 1e3
+PLAUSIBLE_RUNNING_STAT = 1e6
+
+
 def _read(state_dict_or_path: Mapping[str, torch.Tensor] | str | os.PathLike) -> dict[str, torch.Tensor]:
+    if isinstance(state_dict_or_path, torch.nn.Module):
+        raise TypeError("from_official takes a checkpoint (a path or a state dict), not a model. For a model "
+                        "you have, pass model.state_dict().")
     if isinstance(state_dict_or_path, Mapping):
         state = dict(state_dict_or_path)
     else:
@@ -86,16 +95,43 @@ def _read(state_dict_or_path: Mapping[str, torch.Tensor] | str | os.PathLike) ->
             )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # truncated download, HTML page saved as .pth, ...
+        except Exception as err:  # truncated download, HTML page saved as .pth, a pickled model, ...
+            text = _ANSI.sub("", str(err))
+            if "Unsupported global" in text:
+                raise ValueError(
+                    f"{path.name} holds a whole pickled model (saved with torch.save(model)), not a state "
+                    "dict; the course does not unpickle code. If you trust its source, load it yourself "
+                    "(torch.load(path, weights_only=False)) and pass its .state_dict() here.") from None
+            lines = [line for line in text.strip().splitlines() if line.strip()]
+            first = lines[0][:200] if lines else "no message"
             raise ValueError(f"{path.name} is not a readable PyTorch checkpoint ({type(err).__name__}: "
-                             f"{str(err).splitlines()[0][:200]}). Download it again.") from None
-        if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
-            state = dict(state["state_dict"])
+                             f"{first}). Download it again.") from None
+    if isinstance(state, Mapping):
+        for wrapper in ("state_dict", "model"):  # a training script's dict, or a course engine last.pt
+            if wrapper in state and isinstance(state[wrapper], Mapping):
+                state = dict(state[wrapper])
+                break
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError("Expected a state dict (key -> tensor) of the official U^2-Net, got "
                          f"{type(state).__name__}.")
-    # checkpoints saved from nn.DataParallel prefix every key with "module."
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    # checkpoints saved from nn.DataParallel prefix every key with "module." (twice when wrapped twice)
+    return {re.sub(r"^(module\.)+", "", k): v for k, v in state.items()}
+
+
+def _check_values(state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse non-finite or implausibly large values, naming the first key that has them."""
+    for key, tensor in state.items():
+        if not tensor.is_floating_point():
+            continue
+        if not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"The checkpoint's {key!r} holds NaN or infinite values: the file is damaged "
+                             "(or was saved from a diverged run). Download it again.")
+        limit = PLAUSIBLE_RUNNING_STAT if "running" in key else PLAUSIBLE_WEIGHT
+        biggest = float(tensor.abs().max()) if tensor.numel() else 0.0
+        if biggest > limit or ("running_var" in key and bool((tensor < 0).any())):
+            raise ValueError(f"The checkpoint's {key!r} holds implausible values (largest magnitude "
+                             f"{biggest:.3g}; trained weights stay far below {limit:g}): the file is "
+                             "damaged, e.g. a corrupted download. Download it again and compare its size.")
 
 
 def _listing(keys: set[str], limit: int = 6) -> str:
@@ -116,6 +152,11 @@ def from_official(state_dict_or_path: Mapping[str, torch.Tensor] | str | os.Path
         raise ValueError(f"config must be one of {sorted(U2NET_CONFIGS)}, got {config!r}.")
     official = _read(state_dict_or_path)
     model = U2Net(config, in_channels=in_channels, out_channels=out_channels)
+    if set(official) == set(model.state_dict()):  # the course's own key names: no renaming needed
+        _check_values(official)
+        _check_shapes({k: k for k in official}, official, model, config)
+        model.load_state_dict(official)
+        return model.eval()
     names = {official_key(k, model): k for k in model.state_dict()}
     missing, unexpected = set(names) - set(official), set(official) - set(names)
     if missing or unexpected:
@@ -127,16 +168,33 @@ def from_official(state_dict_or_path: Mapping[str, torch.Tensor] | str | os.Path
         raise ValueError(f"This is not an official {config} checkpoint: " + "; ".join(problems) +
                          ". A truncated download loses keys; u2net.pth and u2netp.pth need config='u2net' "
                          "and config='u2netp'.")
-    target = model.state_dict()
-    wrong = [f"{name} {tuple(official[name].shape)} (expected {tuple(target[ours].shape)})"
-             for name, ours in names.items() if official[name].shape != target[ours].shape]
-    if wrong:
-        other = "u2netp" if config == "u2net" else "u2net"
-        raise ValueError(f"{len(wrong)} tensor(s) have the wrong shape for config={config!r}, e.g. "
-                         f"{'; '.join(wrong[:3])}. Is this the {other} checkpoint? Try config={other!r} "
-                         "(or check in_channels/out_channels).")
+    _check_values(official)
+    _check_shapes(names, official, model, config)
     model.load_state_dict({ours: official[name] for name, ours in names.items()})
     return model.eval()
+
+
+def _check_shapes(names: Mapping[str, str], official: Mapping[str, torch.Tensor], model: U2Net,
+                  config: str) -> None:
+    """``names``: checkpoint key -> model key. Raise a ValueError that says what the mismatch means."""
+    target = model.state_dict()
+    wrong = {name: ours for name, ours in names.items() if official[name].shape != target[ours].shape}
+    if not wrong:
+        return
+    first_in = next((n for n, o in names.items() if o == "stages.En_1.conv_in.0.weight"), None)
+    if first_in in wrong and official[first_in].shape[0] == target["stages.En_1.conv_in.0.weight"].shape[0]:
+        found = official[first_in].shape[1]
+        raise ValueError(f"The checkpoint takes {found}-channel images but the model was built with "
+                         f"in_channels={model.in_channels}: pass in_channels={found}.")
+    heads = {n for n, o in names.items() if o.startswith(("sides.", "fuse."))}
+    if set(wrong) <= heads:
+        found = official[next(iter(wrong))].shape[0]
+        raise ValueError(f"The checkpoint predicts {found} channel(s) per output but the model was built "
+                         f"with a different out_channels: pass out_channels={found}.")
+    shown = [f"{n} {tuple(official[n].shape)} (expected {tuple(target[o].shape)})" for n, o in wrong.items()]
+    other = "u2netp" if config == "u2net" else "u2net"
+    raise ValueError(f"{len(wrong)} tensor(s) have the wrong shape for config={config!r}, e.g. "
+                     f"{'; '.join(shown[:3])}. Is this the {other} checkpoint? Try config={other!r}.")
 
 
 def find_checkpoint(config: str = "u2net") -> Path | None:

@@ -37,6 +37,7 @@ import torch.nn as nn
 from course_lib import sizes
 from course_lib.blocks.conv import DoubleConv, Down, UpConcat, UpsampleConv, transposed_up
 from course_lib.init import he_normal_
+from course_lib.models.input_checks import check_batch, check_config, check_widths
 from course_lib.models.registry import register_model
 
 __all__ = ["UNet"]
@@ -99,7 +100,8 @@ class UNet(nn.Module):
         first_block: Callable[[int, int], nn.Module] | None = None,
     ) -> None:
         super().__init__()
-        widths = tuple(int(w) for w in widths)
+        check_config("UNet", {"in_channels": in_channels, "out_channels": out_channels})
+        widths = check_widths(widths, "UNet")
         for name, value, allowed in (("up", up, _UP_MODES), ("padding", padding, _PADDINGS),
                                      ("init", init, _INITS)):
             if value not in allowed:
@@ -224,12 +226,7 @@ class UNet(nn.Module):
         return keep("head", self.head(x))
 
     def _prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        if x.dim() != 4:
-            raise ValueError(f"UNet expects a batch (N, C, H, W), got shape {tuple(x.shape)}; "
-                             "add a batch dimension with x.unsqueeze(0).")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"UNet was built for {self.in_channels} input channel(s) but got "
-                             f"{x.shape[1]} (input shape {tuple(x.shape)}).")
+        check_batch(x, "UNet", self.in_channels)
         height, width = x.shape[-2:]
         self.check_input_size(height, width)
         if self.pad_input:

@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from course_lib import sizes
 from course_lib.blocks.conv import center_crop_to
+from course_lib.models.input_checks import check_batch
 from course_lib.models.registry import register_model
 
 __all__ = ["UNet3D", "valid_volume_sizes"]
@@ -85,8 +86,7 @@ class UNet3D(nn.Module):
     check_input_size = output_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(f"UNet3D expects (N, {self.in_channels}, D, H, W) input, got {tuple(x.shape)}.")
+        check_batch(x, "UNet3D", self.in_channels, spatial=3)
         self.output_shape(*x.shape[2:])
         skips = []
         for i, level in enumerate(self.encoder):

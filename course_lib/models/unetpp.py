@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from course_lib.blocks.conv import DoubleConv, UpConcat, transposed_up
 from course_lib.models.attention_unet import check_padded_size
+from course_lib.models.input_checks import check_batch, check_config, check_widths
 from course_lib.models.registry import register_model
 
 __all__ = ["UNetPlusPlus"]
@@ -54,9 +55,9 @@ class UNetPlusPlus(nn.Module):
         deep_supervision: bool = False,
     ) -> None:
         super().__init__()
-        widths = tuple(int(w) for w in widths)
-        if len(widths) < 2:
-            raise ValueError(f"widths needs at least two levels, got {widths}.")
+        check_config("UNetPlusPlus", {"in_channels": in_channels, "out_channels": out_channels})
+        widths = check_widths(widths, "UNetPlusPlus")
+        self.in_channels = in_channels
         self.widths = widths
         self.depth = D = len(widths) - 1
         self.deep_supervision = deep_supervision
@@ -122,6 +123,7 @@ class UNetPlusPlus(nn.Module):
     def forward(self, x: torch.Tensor, prune_level: int | None = None) -> torch.Tensor | list[torch.Tensor]:
         level = self.prune_level if prune_level is None else prune_level
         self._check_level(level)
+        check_batch(x, "UNetPlusPlus", self.in_channels)
         self.check_input_size(*x.shape[-2:])
         L = self.depth if level is None else level
         X: dict[tuple[int, int], torch.Tensor] = {}

@@ -35,9 +35,7 @@ def check_input(model: nn.Module, image_shape: tuple[int, ...]) -> None:
     conv = first_conv(model)
     spatial = 3 if isinstance(conv, nn.Conv3d) else 2
     if len(image_shape) != spatial + 1:
-        layout = "C x D x H x W" if spatial == 3 else "C x H x W"
-        raise TrainingError(f"Each image must be {layout} for this model, got shape {tuple(image_shape)}. "
-                            "Add a channel axis to grayscale images (image[None]).")
+        raise TrainingError(_layout_hint(spatial, tuple(image_shape)))
     channels, *sizes = image_shape
     if conv is not None and conv.in_channels != channels:
         raise TrainingError(
@@ -51,6 +49,27 @@ def check_input(model: nn.Module, image_shape: tuple[int, ...]) -> None:
             check_size(*sizes)
         except ValueError as err:
             raise TrainingError(f"The model cannot take {'x'.join(map(str, sizes))} inputs: {err}") from None
+
+
+def _layout_hint(spatial: int, shape: tuple[int, ...]) -> str:
+    """Which axis is missing or extra, for a sample of ``shape`` given to a ``spatial``-D model."""
+    if spatial == 2:
+        head = f"Each sample's image must be C x H x W for this 2-D model, got shape {shape}"
+        if len(shape) == 2:
+            return f"{head}: it has no channel axis. Add one to grayscale images (image[None])."
+        if len(shape) == 4:
+            return (f"{head}: that is a volume (C x D x H x W) or a sample with a batch axis. For "
+                    "volumes use create_model('unet3d') (data: 'synthetic-tubes3d'), or train on 2-D "
+                    "slices; a dataset's samples carry no batch axis (the loader adds it).")
+        return f"{head}."
+    head = f"Each sample must be a volume C x D x H x W for this 3-D model (unet3d), got shape {shape}"
+    if len(shape) == 3:
+        return (f"{head}. If these are 2-D images (C x H x W), use a 2-D model (e.g. 'unet'), or the "
+                "volume dataset 'synthetic-tubes3d'; if each is one grayscale volume D x H x W, add a "
+                "channel axis (volume[None]).")
+    if len(shape) == 5:
+        return f"{head}: a dataset's samples carry no batch axis (the loader adds it)."
+    return f"{head}."
 
 
 _SIZE_WORDS = ("size", "shape", "dimension", "match")

@@ -29,6 +29,7 @@ from course_lib.data.synthetic.base import (
     Shape,
     Streams,
     SyntheticDataset,
+    as_hw,
     finish,
     fractal_noise,
     illumination,
@@ -146,7 +147,13 @@ def synthetic_membranes(split: str = "train", root: str | None = None, n: int | 
 
     Pixel scale is ISBI 2012's (a 256 sample is a crop of a 512 ISBI-like field). ``root`` is ignored.
     ``difficulty`` in [0, 1] presets the knobs ``noise``, ``contrast``, ``blur``, ``organelles``,
-    ``cell_size``, ``membrane_fraction`` (0.5 is ISBI-like); pass any of them to override.
+    ``cell_size``, ``membrane_fraction`` (0.5 is ISBI-like); pass any of them to override. Images smaller
+    than 72 px get smaller cells by default (at most half the image side), so every size renders.
     """
+    if "cell_size" not in knobs:
+        h, w = as_hw(size)
+        default = MEMBRANE_KNOBS["cell_size"].at(float(difficulty))
+        if default > 0.5 * min(h, w):
+            knobs["cell_size"] = max(8.0, 0.5 * min(h, w))
     return SyntheticDataset("synthetic-membranes", render_membranes, MEMBRANE_KNOBS, split, n, size, seed,
                             cache, difficulty, **knobs)
