@@ -191,6 +191,33 @@ def test_lesion_protocol_on_a_tiny_plan_records_attention_and_summarises():
         lesions.make_arm_model("V-Net", plan.widths)
 
 
+def test_every_arm_is_compared_with_the_unet_on_paired_seeds(capsys):
+    """The chapter's verdict lines: each score of COMPARED_SCORES, Bonferroni over the four arms; false
+    positives compared with lower is better; per-seed values in seed order."""
+    from course_lib.protocols.sweep import ArmResult
+
+    fp = {"U-Net": (7.25, 6.0, 9.5), "AttU-Net (same)": (7.625, 9.75, 5.375),
+          "AttU-Net (grid)": (5.0, 5.25, 6.375), "R2U-Net": (8.0, 5.625, 7.5),
+          "R2AttU-Net": (7.875, 6.0, 5.625)}
+    results = [ArmResult(arm, seed, {"dice": 0.5 + 0.01 * seed, "recall": 0.8, "fp_per_image": fp[arm][seed],
+                                     "recall_at_4fp": 0.5}, 0, 0.0, None)
+               for seed in (2, 0, 1) for arm in lesions.ARMS]
+    assert [k for k, *_ in lesions.COMPARED_SCORES] == ["dice", "recall", "fp_per_image", "recall_at_4fp"]
+    key, metric, higher, digits = lesions.COMPARED_SCORES[2]
+    lines = cl.stats.compare_to_baseline(results, "U-Net", key, metric=metric, higher_is_better=higher,
+                                         budget="240 steps of 4 patches", digits=digits)
+    out = capsys.readouterr().out
+    assert len(lines) == 4 and all(c.comparisons == 4 and not c.higher_is_better for c in lines)
+    grid = next(c for c in lines if c.a == "AttU-Net (grid)")
+    assert grid.line() == ("AttU-Net (grid) vs U-Net, FP per image, lower is better: −2.04 [−8.19, +4.10] "
+                           "(98.75 % t-interval, Bonferroni over 4, 3 paired seeds): no difference detected "
+                           "at 240 steps of 4 patches")
+    assert grid.line() in out
+    table = lesions.format_per_seed(results, "fp_per_image").splitlines()
+    assert table[0].split() == ["U-Net", "7.250", "/", "6.000", "/", "9.500"]  # seed order, not run order
+    assert len(table) == len(lesions.ARMS)
+
+
 def test_chapter07_figures_draw_from_the_models(tmp_path):
     import matplotlib.pyplot as plt
 

@@ -115,6 +115,22 @@ def test_compare_models_on_a_tiny_plan_and_the_last_head_only_loss(monkeypatch):
     fresh = protocol.make_arm_model("UNet++ (last head only)", plan.widths, seed=0)
     assert torch.equal(last_only.heads["out_1"].weight.cpu(), fresh.heads["out_1"].weight)
     assert not torch.equal(kept["UNet++"].model.heads["out_1"].weight.cpu(), fresh.heads["out_1"].weight)
+    assert protocol.heads_as_initialised(kept["UNet++ (last head only)"]) == {"out_1": True, "out_2": False}
+    assert protocol.heads_as_initialised(kept["UNet++"]) == {"out_1": False, "out_2": False}
+    with pytest.raises(ValueError, match="kept its model"):
+        protocol.heads_as_initialised(next(r for r in results if r.arm == "UNet++" and r.model is None))
+    # every UNet++ run scored its pruned network and its accurate mode; the U-Net runs did not
+    assert protocol.pruned_keys(results) == ["dice_L1", "dice_accurate"]
+    assert all(set(r.scores) == {"dice", "iou"} for r in results if r.arm == "U-Net")
+    budget = protocol.budget_text(results, plan.batch_size, "patches")
+    assert budget == f"{plan.steps} steps of {plan.batch_size} patches"
+    lines = protocol.compare_levels(results, budget=budget, show=False)
+    assert [(c.a, c.b, c.comparisons, c.n) for c in lines] == [("L1", "L2 (full network)", 2, 2),
+                                                               ("accurate mode", "L2 (full network)", 2, 2)]
+    with pytest.raises(KeyError, match="No run"):
+        protocol.compare_levels(results, arm="UNet 3+")
+    with pytest.raises(ValueError, match="no pruned-network scores"):
+        protocol.compare_levels(results, arm="U-Net")
 
 
 def test_pruning_explorer_draws_every_level():

@@ -12,6 +12,9 @@ teaches: the gates on the skips (``same`` or ``grid``) and the recurrent residua
 - :func:`compare_arms`: every arm x seed with the same data, steps, optimizer and schedule, one progress
   bar for the sweep; Dice/IoU and lesion-level detection (:mod:`course_lib.lesion_metrics`) on the
   validation images. :func:`summarise` gives mean and spread per arm.
+- :data:`COMPARED_SCORES`: the scores on which every arm is compared with the U-Net, paired by seed
+  (:func:`course_lib.stats.compare_to_baseline`); :func:`format_per_seed` prints the seeds' values behind
+  those comparisons; :func:`budget_text` names the budget for the verdict lines.
 """
 
 from __future__ import annotations
@@ -34,17 +37,22 @@ from course_lib.lesion_metrics import froc, lesion_detection, recall_at_fp
 from course_lib.metrics import segmentation_scores
 from course_lib.models import create_model
 from course_lib.protocols import sweep
+from course_lib.protocols.recalibration import budget_text
 from course_lib.protocols.sweep import ArmResult, CosineLR, EpochRecorder, run_sweep
 
 __all__ = [
     "ARMS",
+    "COMPARED_SCORES",
     "EXTRA_ARMS",
     "ArmResult",
     "AttentionRecorder",
     "LesionData",
     "LesionPlan",
     "attention_by_region",
+    "budget_text",
     "compare_arms",
+    "format_per_seed",
+    "format_summary",
     "load_lesion_data",
     "make_arm_model",
     "plan_for",
@@ -64,6 +72,14 @@ ARMS: dict[str, tuple[str, dict[str, Any]]] = {
 EXTRA_ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     "R2U-Net (shared BN)": ("r2unet", {"t": 2}),
 }
+#: The scores every arm is compared on against the U-Net: (key, name in the verdict line, higher is
+#: better, digits printed). False positives per image are multiples of 1 / (validation images).
+COMPARED_SCORES: tuple[tuple[str, str, bool, int], ...] = (
+    ("dice", "Dice", True, 3),
+    ("recall", "lesion recall", True, 3),
+    ("fp_per_image", "FP per image", False, 2),
+    ("recall_at_4fp", "recall at ≤ 4 FP per image", True, 3),
+)
 #: The recurrent arms use one BatchNorm per unrolled step: the reference's shared BatchNorm averages
 #: the statistics of the t + 1 steps, and the model then fails in eval mode (chapter 07, section 5).
 
@@ -258,4 +274,15 @@ def format_summary(summary: Mapping[str, Mapping[str, Any]]) -> str:
         fp = row["fp_per_image"]
         lines.append(f"{arm:<17} {row['parameters']:>8,} {row['step_seconds']:>7.3f} {cells[0]:>13} "
                      f"{cells[1]:>13} {cells[2]:>14} {fp[0]:>5.1f} ± {fp[1]:<3.1f} {cells[3]:>13}")
+    return "\n".join(lines)
+
+
+def format_per_seed(results: Sequence[ArmResult], key: str = "dice", digits: int = 3) -> str:
+    """One line per arm: its ``key`` score for each seed, in seed order (the pairs behind a comparison)."""
+    arms = list(dict.fromkeys(r.arm for r in results))
+    width = max(len(a) for a in arms)
+    lines = []
+    for arm in arms:
+        runs = sorted((r for r in results if r.arm == arm), key=lambda r: r.seed)
+        lines.append(f"  {arm:<{width}}  " + " / ".join(f"{r.scores[key]:.{digits}f}" for r in runs))
     return "\n".join(lines)

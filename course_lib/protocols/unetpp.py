@@ -15,12 +15,18 @@
 - :func:`measure_pruning`: for L1..LD and the accurate mode, on the given images: the parameters that
   actually run, the inference time per image on the current device (median of repeats, after a warm-up)
   and Dice/IoU.
+- Every UNet++ run of :func:`compare_models` also scores its pruned networks and its accurate mode
+  (``dice_L1`` .. ``dice_L{D-1}``, ``dice_accurate``; ``dice`` is the full network), so that
+  :func:`compare_levels` can compare each with the full network over the seeds
+  (:func:`course_lib.stats.compare`, Bonferroni over the levels), and keeps its heads' initial weights
+  (``extras["initial_heads"]``) for :func:`heads_as_initialised`.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,22 +34,27 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset, Subset
 
-from course_lib import config, engine
+from course_lib import config, engine, stats
 from course_lib.data import transforms as T
 from course_lib.metrics import segmentation_scores
 from course_lib.models import create_model
+from course_lib.protocols.recalibration import budget_text
 from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
 
 __all__ = [
     "ARMS",
     "MODES",
     "EMPlan",
+    "budget_text",
+    "compare_levels",
     "compare_models",
+    "heads_as_initialised",
     "make_arm_model",
     "matched_wide_widths",
     "measure_pruning",
     "plan_for",
     "predict",
+    "pruned_keys",
 ]
 
 #: The comparison's arms; "UNet++ (last head only)" is the official port's loss (trained on its own).
@@ -137,6 +148,9 @@ def compare_models(train: Dataset, val: Dataset, plan: EMPlan, arms: tuple[str, 
 
     def run(arm: str, seed: int) -> ArmResult:
         model = make_arm_model(arm, plan.widths, images.shape[1], seed)
+        extras = {}
+        if arm.startswith("UNet++"):
+            extras["initial_heads"] = {k: v.detach().clone() for k, v in model.heads.state_dict().items()}
         patches = T.RandomPatches(train, patch_size=plan.patch, patches_per_image=per_image,
                                   transform=T.RandomFlip(), seed=seed)
         start = time.perf_counter()
@@ -147,12 +161,69 @@ def compare_models(train: Dataset, val: Dataset, plan: EMPlan, arms: tuple[str, 
         seconds = time.perf_counter() - start
         prob = engine.predict(model, images, batch_size=2)
         scores = segmentation_scores(prob, masks)
-        return ArmResult(arm, seed, {"dice": scores["dice"], "iou": scores["iou"]}, _count(model), seconds,
-                         history, model, None, prob)
+        scored = {"dice": scores["dice"], "iou": scores["iou"]}
+        if arm.startswith("UNet++"):  # the pruned networks and the accurate mode, for every seed
+            for key, mode, level in _pruned_runs(model.depth):
+                pruned = predict(model, images, mode, level, batch_size=2)
+                scored[key] = segmentation_scores(pruned, masks)["dice"]
+        return ArmResult(arm, seed, scored, _count(model), seconds, history, model, None, prob, extras)
 
     return run_sweep(arms, plan.seeds if seeds is None else seeds, run, keep_seed, progress)
 
 MODES = ("fast", "accurate")
+
+
+def _pruned_runs(depth: int) -> list[tuple[str, str, int | None]]:
+    """(score key, mode, level) of the pruned networks L1..L{depth-1} and of the accurate mode."""
+    return [(f"dice_L{L}", "fast", L) for L in range(1, depth)] + [("dice_accurate", "accurate", None)]
+
+
+def pruned_keys(results: Sequence[ArmResult], arm: str = "UNet++") -> list[str]:
+    """The pruned-network score keys that every run of ``arm`` has (``dice_L1``, ..., ``dice_accurate``)."""
+    runs = [r for r in results if r.arm == arm]
+    if not runs:
+        raise KeyError(f"No run of arm {arm!r}; the sweep has {sorted({r.arm for r in results})}.")
+    return [k for k in runs[0].scores if k.startswith("dice_") and all(k in r.scores for r in runs)]
+
+
+def compare_levels(results: Sequence[ArmResult], arm: str = "UNet++", budget: str | None = None,
+                   show: bool = True) -> list[stats.Comparison]:
+    """Each pruned network of ``arm`` (and its accurate mode) against its full network, paired by seed:
+    Dice per seed, then one :func:`course_lib.stats.compare` line each, Bonferroni over their number."""
+    keys = pruned_keys(results, arm)
+    if not keys:
+        raise ValueError(f"The runs of {arm!r} carry no pruned-network scores (train them with "
+                         "compare_models).")
+    full_name = f"L{sum(k.startswith('dice_L') for k in keys) + 1} (full network)"
+    names = {k: ("accurate mode" if k == "dice_accurate" else k.removeprefix("dice_")) for k in keys}
+    full = stats.paired_scores(results, arm, "dice")
+    if show:
+        seeds = sorted(full)
+        width = max(len(n) for n in [*names.values(), full_name])
+        print(f"{arm} Dice per seed {' / '.join(map(str, seeds))}:")
+        per_key = {**{names[k]: stats.paired_scores(results, arm, k) for k in keys}, full_name: full}
+        for name, scores in per_key.items():
+            print(f"  {name:<{width}}  " + " / ".join(f"{scores[s]:.3f}" for s in seeds))
+        m = len(keys)
+        if m > 1:
+            print(f"{m} comparisons against the full network: each interval at {100 * (1 - 0.05 / m):.4g} % "
+                  f"(Bonferroni), so that all {m} hold together with 95 % confidence.")
+    return [stats.compare(stats.paired_scores(results, arm, k), full, names=(names[k], full_name),
+                          metric=f"{arm} Dice", budget=budget, comparisons=len(keys), show=show)
+            for k in keys]
+
+
+def heads_as_initialised(result: ArmResult) -> dict[str, bool]:
+    """For a kept UNet++ run of :func:`compare_models`: per deep-supervision head, whether its weights are
+    still exactly those it was initialised with (no gradient ever reached it)."""
+    if result.model is None or "initial_heads" not in result.extras:
+        raise ValueError("heads_as_initialised needs a UNet++ run of compare_models that kept its model "
+                         "(keep_seed).")
+    initial = result.extras["initial_heads"]
+    current = {k: v.detach().cpu() for k, v in result.model.heads.state_dict().items()}
+    heads = dict.fromkeys(k.split(".")[0] for k in current)
+    return {h: all(torch.equal(current[k], initial[k].cpu()) for k in current if k.split(".")[0] == h)
+            for h in heads}
 
 
 def _check_model(model: nn.Module) -> None:
