@@ -86,3 +86,55 @@ def test_stored_errors_are_one_line_without_machine_paths(path):
                 assert len(output["traceback"]) == 1, "long traceback stored: run scripts/tidy_outputs.py"
                 line = output["traceback"][0]
                 assert "site-packages" not in line and "/work/" not in line
+
+
+def _run_install_cell(source: str, monkeypatch, installed: str | None) -> list[str]:
+    """Run a chapter's Colab install cell as Colab would (google.colab imported), recording %pip."""
+    import importlib.metadata
+    import types
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    calls: list[str] = []
+    shell = types.SimpleNamespace(run_line_magic=lambda name, line: calls.append(f"%{name} {line}"))
+
+    def version(name):
+        if installed is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    exec(TransformerManager().transform_cell(source), {"get_ipython": lambda: shell})
+    return calls
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS[:1] + NOTEBOOKS[-1:], ids=lambda p: p.name)
+def test_colab_install_cell_pins_a_release_and_installs_once(path, monkeypatch):
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    cell = next("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                if "".join(c["source"]).startswith("# Colab only"))
+    assert _run_install_cell(cell, monkeypatch, installed=version) == []  # the second chapter of a session
+    first = _run_install_cell(cell, monkeypatch, installed=None)
+    assert len(first) == 1 and first[0].startswith("%pip install")
+    assert f"@v{version}" in first[0] and "@main" not in first[0]
+    assert _run_install_cell(cell, monkeypatch, installed="0.0.1") == first  # an older course: replaced
+
+
+def test_links_to_the_repository_become_absolute(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("set_repository", ROOT / "scripts" / "set_repository.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source":
+                     "See [the log](../docs/chapter03_development.md) and "
+                     "[old](https://github.com/old/place/blob/dev/scripts/drive_trial.py)."}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "03_x.ipynb"
+    path.write_text(json.dumps(nb))
+    _, new = module.rewrite(path, "https://github.com/me/course", "main", version="1.2.3")
+    text = "".join(json.loads(new)["cells"][0]["source"])
+    assert "(https://github.com/me/course/blob/main/docs/chapter03_development.md)" in text
+    assert "(https://github.com/me/course/blob/main/scripts/drive_trial.py)" in text
+    assert "../" not in text

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from course_lib import widgets
 from course_lib.blocks.dropblock import DropBlock2d, dropblock_gamma, expected_drop_rate, grow_blocks
-from course_lib.viz._style import OKABE_ITO, image_axis, new_figure, styled
+from course_lib.viz._style import OKABE_ITO, SCREEN_WIDTH, image_axis, new_figure, styled
 from course_lib.viz.dropblock import plot_block_mask
 
 __all__ = ["dropblock_explorer", "dropblock_rates", "show_dropblock"]
@@ -50,17 +50,19 @@ def dropblock_rates(keep_prob: float, block_size: int, feat_size: int, channels:
 
 def _bars(ax, rates: dict[str, float]) -> None:
     names = ["target", "expected", "measured", "naive"]
-    labels = ["target\n1 - keep_prob", "expected\n(overlaps)", "measured", "naive\n(1-kp)/bs²"]
+    labels = ["target: 1 - keep_prob", "expected (overlaps)", "measured", "naive: (1-kp)/bs²"]
     colours = ["#9A9A9A", OKABE_ITO["sky_blue"], OKABE_ITO["blue"], OKABE_ITO["orange"]]
     values = [rates[n] for n in names]
-    bars = ax.bar(range(4), values, color=colours, width=0.65)
+    bars = ax.barh(range(4), values, color=colours, height=0.7)
     for bar, value in zip(bars, values, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.1%}", ha="center", va="bottom",
+        ax.text(value, bar.get_y() + bar.get_height() / 2, f" {value:.1%}", ha="left", va="center",
                 fontsize=12)
-    ax.set_xticks(range(4), labels, fontsize=10)
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.set_ylim(0, max(0.12, max(values) * 1.3))
-    ax.set_title("fraction dropped")
+    ax.set_yticks(range(4), labels)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlim(0, max(0.12, max(values) * 1.25))
+    ax.grid(axis="y", visible=False)
+    ax.set_title("fraction dropped", loc="left")
 
 
 @styled
@@ -77,8 +79,12 @@ def show_dropblock(keep_prob: float = 0.9, block_size: int = 7, feat_size: int =
     with_seeds = [k for k in range(9) if bool(seeds[0, k].any())]
     shown = with_seeds[0] if with_seeds else 0
 
-    fig, axes = new_figure(1, 3, panel=(4.7, 4.9))
-    ax_mask, ax_grid, ax_bars = axes[0]
+    # the two maps side by side, the drop fractions under them across the width
+    fig, axes = new_figure(2, 2, panel=(SCREEN_WIDTH / 2, 3.3), gridspec_kw={"height_ratios": [1.65, 0.7]})
+    ax_mask, ax_grid = axes[0]
+    for ax in axes[1]:
+        ax.remove()
+    ax_bars = fig.add_subplot(axes[0][0].get_gridspec()[1, :])
     clamp = f" (clamped from {block_size})" if bs != block_size else ""
     plot_block_mask(mask[0, shown], seeds[0, shown], bs, ax=ax_mask,
                     title=f"{feat_size}x{feat_size} map, block {bs}{clamp}\nchannel {shown + 1}")
@@ -92,7 +98,7 @@ def show_dropblock(keep_prob: float = 0.9, block_size: int = 7, feat_size: int =
     ax_grid.imshow(tiles.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     image_axis(ax_grid, f"9 independent channels\n{9 - len(with_seeds)} without a seed")
     _bars(ax_bars, rates)
-    fig.suptitle(f"keep_prob {keep_prob:.2f}: gamma = {rates['gamma']:.4f} seeds per valid position; "
+    fig.suptitle(f"keep_prob {keep_prob:.2f}: gamma = {rates['gamma']:.4f} seeds per valid position\n"
                  f"measured {rates['measured']:.1%} vs target {rates['target']:.1%}", fontsize=14)
     return fig
 

@@ -12,6 +12,7 @@ in sliders.
 from __future__ import annotations
 
 import functools
+import textwrap
 from collections.abc import Sequence
 
 import ipywidgets as w
@@ -130,7 +131,7 @@ def draw_stack_receptive_field(kernel: int = 3, dilation: int = 1, layers: int =
         return _message_figure(built)
     entry, table = built
     down = "" if downsample == "none" else f", {downsample} /2 after every {every}"
-    lines = [f"{name}{down}: pixel {tuple(int(p) for p in entry['point'])}, "
+    lines = [f"{name}{down}: pixel {tuple(int(p) for p in entry['point'])}",
              f"{_formula(table)} px, jump {table[-1].jump}"]
     entries = [entry]
     if compare and any(d != 1 for d in chosen):
@@ -141,6 +142,7 @@ def draw_stack_receptive_field(kernel: int = 3, dilation: int = 1, layers: int =
             lines.append(f"below, the same layers without dilation: {_formula(plain[1])} px")
     if len(entries) == 1:
         entry["label"] = None
+    lines = [textwrap.fill(line, 72, subsequent_indent="    ") for line in lines]  # the width of the figure
     return plot_receptive_field_rows(image, entries, title="\n".join(lines))
 
 

@@ -10,11 +10,13 @@ valid sizes (``188 + 16k`` valid, ``16k`` padded, for depth 4) on a number line.
 
 from __future__ import annotations
 
+import textwrap
+
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from course_lib import sizes
-from course_lib.viz._style import OKABE_ITO, new_figure, styled
+from course_lib.viz._style import OKABE_ITO, SCREEN_WIDTH, new_figure, styled
 from course_lib.widgets import int_slider, make_interact
 
 __all__ = ["size_explorer", "size_figure"]
@@ -44,13 +46,14 @@ def size_figure(input_size: int = 572, depth: int = 4) -> Figure:
     and the valid sizes around it."""
     if input_size < 1:
         raise ValueError(f"input_size must be positive, got {input_size}.")
-    fig, axes = new_figure(2, 2, panel=(7.4, 3.6),
-                           gridspec_kw={"width_ratios": [2.6, 1], "height_ratios": [2.2, 1]})
-    ax_layers, ax_box = axes[0]
+    # the layers across the whole width (one tick per layer), below them the valid sizes and the box
+    fig, axes = new_figure(2, 2, panel=(SCREEN_WIDTH / 2, 3.3),
+                           gridspec_kw={"width_ratios": [2.1, 1], "height_ratios": [1.45, 1]})
+    ax_line, ax_box = axes[1]
     gs = ax_box.get_gridspec()
-    for ax in axes[1]:
+    for ax in axes[0]:
         ax.remove()
-    ax_line = fig.add_subplot(gs[1, :])
+    ax_layers = fig.add_subplot(gs[0, :])
 
     walks = {padded: sizes.walk_sizes(input_size, padded, depth) for padded in (False, True)}
     full = sizes.walk_sizes(sizes.smallest_valid_input(depth, True), True, depth)[0]  # every layer's name
@@ -62,15 +65,17 @@ def size_figure(input_size: int = 572, depth: int = 4) -> Figure:
         ax_layers.plot(xs, [r.size for r in rows], "o-", color=colour, label=label, markersize=4)
         if error is not None:
             ax_layers.plot(len(rows), rows[-1].size / 2, "X", color=_MARK, markersize=13)
+            # in the empty right half (the walk stopped in the encoder), one line each, arrows to the X
             ax_layers.annotate(f"{'padded' if padded else 'valid'} fails here (see below)",
-                               (len(rows), rows[-1].size / 2),
-                               xytext=(10, 14 if padded else -20), textcoords="offset points", color=_MARK,
-                               fontsize=11)
-    ax_layers.set_xticks(range(len(names)), [_short(n) for n in names], rotation=90, fontsize=10)
+                               (len(rows), rows[-1].size / 2), xytext=(0.56, 0.72 if padded else 0.52),
+                               textcoords="axes fraction", color=_MARK, fontsize=12, va="center",
+                               arrowprops={"arrowstyle": "->", "color": _MARK, "lw": 1.2, "shrinkB": 8})
+    ax_layers.set_xticks(range(len(names)), [_short(n) for n in names], rotation=90)
+    ax_layers.set_xlim(-0.7, len(names) - 0.3)
     ax_layers.set_ylabel("side length (px)")
     ax_layers.set_ylim(bottom=0)
-    ax_layers.legend(loc="upper center")
-    ax_layers.set_title(f"input {input_size} px, depth {depth}")
+    ax_layers.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, borderaxespad=0.2)
+    ax_layers.set_title(f"input {input_size} px, depth {depth}", loc="left")
 
     # the output inside the input: the border the valid network cannot predict
     ax_box.set_aspect("equal")
@@ -84,11 +89,11 @@ def size_figure(input_size: int = 572, depth: int = 4) -> Figure:
                 f"{100 * out**2 / input_size**2:.0f}% of the input area")
     else:
         text = "no output:\nthe valid U-Net\ncannot take this size"
-    ax_box.text(input_size / 2, -0.06 * input_size, text, ha="center", va="top", fontsize=11)
+    ax_box.text(input_size / 2, -0.06 * input_size, text, ha="center", va="top", fontsize=12)
     ax_box.set_xlim(-0.05 * input_size, 1.05 * input_size)
     ax_box.set_ylim(-0.55 * input_size, 1.05 * input_size)
     ax_box.set_axis_off()
-    ax_box.set_title("input (grey), output (blue)")
+    ax_box.set_title("input (grey), output (blue)", fontsize=12)
 
     # the valid sizes around the input
     low = max(1, input_size - 120)
@@ -103,8 +108,10 @@ def size_figure(input_size: int = 572, depth: int = 4) -> Figure:
     ax_line.set_xlim(low, high)
     ax_line.set_xlabel("input side length (px)")
     ax_line.grid(False)
-    ax_line.set_title(f"{_summary(input_size, depth, False)}\n{_summary(input_size, depth, True)}",
-                      fontsize=11, fontweight="normal", loc="left")
+    summary = [textwrap.fill(_summary(input_size, depth, padded), 64, subsequent_indent="    ")
+               for padded in (False, True)]
+    ax_line.set_title("\n".join(summary),
+                      fontsize=12, fontweight="normal", loc="left")
     return fig
 
 

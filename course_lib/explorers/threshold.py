@@ -17,10 +17,12 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from course_lib.metrics import roc_auc, roc_curve
-from course_lib.viz._style import OKABE_ITO, PALETTE, new_figure, styled
+from course_lib.viz._style import OKABE_ITO, PALETTE, SCREEN_WIDTH, legend_below, new_figure, styled
 from course_lib.viz.curves import plot_roc
 from course_lib.viz.images import overlay
 from course_lib.widgets import float_slider, int_slider, make_interact
@@ -76,21 +78,22 @@ def threshold_figure(prob: Any, target: Any, fov: Any | None, images: Any, thres
     pictures, N x C x H x W; ``table`` (from :func:`threshold_table`) saves recomputing the ROC."""
     table = table if table is not None else threshold_table(prob, target, fov)
     at, half = table.scores(threshold), table.scores(0.5)
-    fig, axes = new_figure(1, 3, panel=(5.6, 5.9), width_ratios=(1.0, 1.0, 1.05))
+    fig, axes = new_figure(1, 3, panel=(SCREEN_WIDTH / 3, 4.3), width_ratios=(1.0, 1.0, 1.0))
     ax_roc, ax_curves, ax_image = axes[0]
 
     low, high = table.scores(_RANGE[0]), table.scores(_RANGE[1])
     limits = (0.0, min(1.0, 1.15 * low["fpr"] + 0.01), max(0.0, high["sensitivity"] - 0.05), 1.0)
     plot_roc(table.fpr, table.tpr, auc=table.auc, ax=ax_roc, limits=limits, legend=False,
-             title=f"ROC (zoom), AUC {table.auc:.4f}")
+             title=f"ROC, AUC {table.auc:.4f}")
+    ax_roc.set_xlabel("false positive rate")
+    ax_roc.set_ylabel("sensitivity (TPR)")
+    ax_roc.xaxis.set_major_locator(MaxNLocator(4))
     if abs(threshold - 0.5) > 1e-9:
         ax_roc.plot([half["fpr"]], [half["sensitivity"]], "o", ms=10, mfc="none", mec="#555555", mew=1.8)
-        ax_roc.annotate("0.50", (half["fpr"], half["sensitivity"]), xytext=(10, -16),
-                        textcoords="offset points", fontsize=11, color="#555555")
+        _label_inside(ax_roc, (half["fpr"], half["sensitivity"]), "0.50", color="#555555", below=True)
     ax_roc.plot([at["fpr"]], [at["sensitivity"]], "o", ms=11, color=OKABE_ITO["vermillion"], mec="black")
-    ax_roc.annotate(f"threshold {threshold:.2f}", (at["fpr"], at["sensitivity"]), xytext=(12, 6),
-                    textcoords="offset points", fontsize=12, color=OKABE_ITO["vermillion"],
-                    fontweight="bold")
+    _label_inside(ax_roc, (at["fpr"], at["sensitivity"]), f"threshold {threshold:.2f}",
+                  color=OKABE_ITO["vermillion"], fontweight="bold")
 
     curves = [table.scores(float(t)) for t in _CURVE_THRESHOLDS]
     for key, name, colour in (("f1", "F1", OKABE_ITO["vermillion"]), ("sensitivity", "Se", OKABE_ITO["blue"]),
@@ -100,10 +103,10 @@ def threshold_figure(prob: Any, target: Any, fov: Any | None, images: Any, thres
     ax_curves.axvline(threshold, color="#555555", lw=1.2, ls="--")
     ax_curves.set_xlim(0, 1)
     ax_curves.set_ylim(0, 1.02)
-    ax_curves.set_xlabel("threshold (vessel when prob ≥ threshold)")
+    ax_curves.set_xlabel("threshold t")
     ax_curves.set_title(f"F1 {at['f1']:.3f}  Se {at['sensitivity']:.3f}  Sp {at['specificity']:.3f}",
-                        fontsize=14)
-    ax_curves.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, handlelength=1.4)
+                        fontsize=13)
+    legend_below(ax_curves, ncol=3, handlelength=1.4)
 
     prob_t, target_t = torch.as_tensor(prob), torch.as_tensor(target)
     fov_t = None if fov is None else torch.as_tensor(fov)
@@ -112,10 +115,22 @@ def threshold_figure(prob: Any, target: Any, fov: Any | None, images: Any, thres
     part = (slice(None), rows, cols)
     overlay(torch.as_tensor(images)[j][part], prob_t[j][part], target_t[j][part],
             None if fov_t is None else fov_t[j][part], threshold=threshold, ax=ax_image,
-            title=f"image {j} at threshold {threshold:.2f}")
-    fig.suptitle(f"one threshold for all pixels: AUC {table.auc:.4f} does not move, Se / Sp / F1 do",
-                 fontsize=14, fontweight="normal", color=PALETTE["ours"])
+            title=f"image {j}, t = {threshold:.2f}")
+    fig.suptitle(f"one threshold t for all pixels (vessel when prob ≥ t):\n"
+                 f"AUC {table.auc:.4f} does not move, Se / Sp / F1 do", fontsize=14, fontweight="normal",
+                 color=PALETTE["ours"])
     return fig
+
+
+def _label_inside(ax: Axes, point: tuple[float, float], text: str, below: bool = False, **style: Any) -> None:
+    """Label a point of the ROC panel on the side that keeps the label inside the axes (a low threshold
+    moves the point to the right edge of the zoomed panel, a high one to its bottom)."""
+    fx, fy = ax.transLimits.transform(point)
+    right = fx < 0.55
+    dy = -16 if below or fy > 0.85 else 8
+    ax.annotate(text, point, xytext=(12 if right else -12, dy), textcoords="offset points",
+                ha="left" if right else "right", va="top" if dy < 0 else "bottom", fontsize=12,
+                annotation_clip=False, **style)
 
 
 def threshold_explorer(prob: Any, target: Any, fov: Any | None, images: Any, threshold: float = 0.5,

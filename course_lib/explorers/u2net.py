@@ -13,13 +13,22 @@ import ipywidgets as w
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from course_lib.blocks.rsu import RSU
 from course_lib.config import seed_everything
 from course_lib.data import load as load_dataset
 from course_lib.receptive_field import effective_receptive_field, erf_summary, footprint
 from course_lib.viz._arrays import as_image, as_map
-from course_lib.viz._style import OKABE_ITO, PROB_CMAP, image_axis, new_figure, styled
+from course_lib.viz._style import (
+    OKABE_ITO,
+    PROB_CMAP,
+    SCREEN_WIDTH,
+    image_axis,
+    legend_below,
+    new_figure,
+    styled,
+)
 from course_lib.viz.receptive_field import plot_receptive_field
 from course_lib.widgets import dropdown, int_slider, make_interact
 
@@ -59,7 +68,7 @@ def rsu_figure(height: int = 5, dilated: bool = False, path: str = "whole block"
     heat = effective_receptive_field(model, image) if erf else None
     rows, cols = np.nonzero(mask.numpy().any(1))[0], np.nonzero(mask.numpy().any(0))[0]
     side = f"{rows[-1] - rows[0] + 1} x {cols[-1] - cols[0] + 1}"
-    extra = "" if heat is None else f"; 90 % of the ERF in {erf_summary(heat)['area90']:,.0f} px"
+    extra = "" if heat is None else f"\n90 % of the ERF in {erf_summary(heat)['area90']:,.0f} px"
     kind = f"RSU-{height}" + ("F" if dilated else "") + (" (inner U only)" if path != "whole block" else "")
     return plot_receptive_field(image, mask, None, heat, point=(size // 2, size // 2),
                                 title=f"{kind}: footprint {side} px{extra}")
@@ -77,6 +86,12 @@ def rsu_explorer(size: int = 128) -> w.interactive:
                          path=dropdown(PATHS, value=PATHS[0], description="measure"))
 
 
+#: colour, line style and marker per output (fused d0, d1 .. d6): neighbours differ in all three
+_OUTPUT_STYLES = (("black", "-", None), (OKABE_ITO["blue"], "-", "o"), (OKABE_ITO["orange"], "--", "s"),
+                  (OKABE_ITO["bluish_green"], "-.", "^"), (OKABE_ITO["vermillion"], ":", "D"),
+                  (OKABE_ITO["reddish_purple"], "-", "v"), (OKABE_ITO["sky_blue"], "--", "P"))
+
+
 @styled
 def side_output_figure(maps: Sequence[Sequence[torch.Tensor]], epochs: Sequence[int], images: torch.Tensor,
                        masks: torch.Tensor, epoch: int | None = None, output: int = 0, image: int = 0
@@ -85,26 +100,32 @@ def side_output_figure(maps: Sequence[Sequence[torch.Tensor]], epochs: Sequence[
     (index into ``epochs``; default the last), beside the image, and every output's MAE on the recorded
     images over the epochs (this output and epoch marked). ``maps``/``epochs``: a SideOutputRecorder's."""
     e = len(maps) - 1 if epoch is None else epoch
-    fig, axes = new_figure(1, 3, panel=(4.8, 4.4))
-    ax_img, ax_out, ax_mae = axes[0]
+    # the image and the chosen output side by side, every output's curve under them across the width
+    fig, axes = new_figure(2, 2, panel=(SCREEN_WIDTH / 2, 3.3), height_ratios=(1.15, 0.85))
+    ax_img, ax_out = axes[0]
+    for ax in axes[1]:
+        ax.remove()
+    ax_mae = fig.add_subplot(axes[0][0].get_gridspec()[1, :])
     ax_img.imshow(as_image(images[image]))
     ax_img.contour(as_map(masks[image], "mask"), levels=[0.5], colors=[OKABE_ITO["yellow"]], linewidths=2)
     image_axis(ax_img, f"image {image} + mask outline")
     name = "fused d0" if output == 0 else f"side d{output}"
     shown = ax_out.imshow(maps[e][output][image, 0].numpy(), cmap=PROB_CMAP, vmin=0, vmax=1)
-    fig.colorbar(shown, ax=ax_out, shrink=0.8, label="probability")
+    fig.colorbar(shown, ax=ax_out, shrink=0.85, label="probability")
     image_axis(ax_out, f"{name}, epoch {epochs[e]}")
     target = masks.float()
     for k in range(len(maps[0])):
         mae = [float((m[k] - target).abs().mean()) for m in maps]
-        label = "fused d0" if k == 0 else f"d{k}"
-        ax_mae.plot(epochs, mae, lw=3.2 if k == output else 1.4, alpha=1.0 if k == output else 0.55,
-                    color="black" if k == 0 else None, label=label)
+        colour, style, marker = _OUTPUT_STYLES[k % len(_OUTPUT_STYLES)]
+        ax_mae.plot(epochs, mae, color=colour, ls=style, marker=marker, ms=7 if k == output else 5,
+                    lw=3.4 if k == output else 1.8, alpha=1.0 if k in (0, output) else 0.8,
+                    label="fused d0" if k == 0 else f"d{k}", zorder=3 if k == output else 2)
     ax_mae.axvline(epochs[e], color="#888888", ls=":")
+    ax_mae.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax_mae.set_xlabel("epoch")
-    ax_mae.set_ylabel("MAE on the recorded images")
-    ax_mae.legend(ncol=2, fontsize=10, loc="upper right")
-    ax_mae.set_title("every output over training")
+    ax_mae.set_ylabel("MAE")
+    legend_below(ax_mae, ncol=len(maps[0]), handlelength=2.4, columnspacing=1.0)
+    ax_mae.set_title("every output's MAE on the recorded images over training", fontsize=13, loc="left")
     return fig
 
 

@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as w
+import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
 
 from course_lib.metrics import segmentation_scores
 from course_lib.protocols.unetpp import predict
-from course_lib.viz._style import new_figure, styled
+from course_lib.viz._style import SCREEN_WIDTH, styled
 from course_lib.viz.images import overlay
 from course_lib.viz.unetpp import draw_nested_grid, plot_pruning_tradeoff
 from course_lib.widgets import int_slider, make_interact
@@ -32,15 +33,19 @@ def pruning_figure(model: nn.Module, rows: Sequence[Mapping[str, Any]], images: 
     ``image`` (TP white, FP orange, FN blue) and the measured rows of
     :func:`course_lib.protocols.unetpp.measure_pruning` with this level marked."""
     level = model.depth if level is None else level
-    fig, axes = new_figure(1, 3, panel=(5.2, 4.8))
-    ax_grid, ax_pred, ax_curve = axes[0]
+    # the grid on the left, the prediction above the measured curve on the right
+    fig = plt.figure(figsize=(SCREEN_WIDTH, 6.6), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=(1.35, 1.0), height_ratios=(1.15, 1.0))
+    ax_grid = fig.add_subplot(grid[:, 0])
+    ax_pred = fig.add_subplot(grid[0, 1])
+    ax_curve = fig.add_subplot(grid[1, 1])
     draw_nested_grid(model, level=level, ax=ax_grid, channels=False)
     prob = predict(model, images[image:image + 1], "fast", level)
     dice = segmentation_scores(prob, masks[image:image + 1])["dice"]
     overlay(images[image], prob[0], masks[image], ax=ax_pred, legend=False,
             title=f"L{level}, image {image}: Dice {dice:.3f}")
     plot_pruning_tradeoff(rows, ax=ax_curve, highlight=f"L{level}")
-    ax_curve.set_title("measured on the held-out images", fontsize=12)
+    ax_curve.set_title("measured on the held-out images", fontsize=13)
     return fig
 
 

@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt
 from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.transforms import offset_copy
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
@@ -76,6 +78,12 @@ COURSE_RC = {
     "figure.titlesize": 17,
     "figure.titleweight": "bold",
 }
+
+#: The widest figure (inches) that JupyterLab shows unscaled in its ~840 px output area (1280 x 800 with
+#: the file browser open): 80 dpi, plus the 0.1 in that ``bbox_inches="tight"`` pads on each side. At
+#: that size a 12-pt text shows at 10 pt (a browser's point is 96/72 px); a wider figure is scaled down
+#: and its text with it. Explorers (projected in class) are drawn this wide, with no text below 12 pt.
+SCREEN_WIDTH = 10.2
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -143,6 +151,13 @@ def box(ax: Axes, x: float, y: float, text: str, colour: str, width: float = 2.5
     ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.04",
                                 facecolor=colour, edgecolor=edgecolor, lw=lw))
     ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+
+
+def legend_below(ax: Axes, offset: float = 44.0, **kwargs) -> Legend:
+    """The axes' legend centred under its x-axis label, ``offset`` points below the axes (tick labels and
+    label take about 40): off the data whatever the panel's height."""
+    below = offset_copy(ax.transAxes, fig=ax.figure, y=-offset, units="points")
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, **kwargs)
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:

@@ -335,9 +335,10 @@ def feature_map_grid(activations: Any, max_channels: int = 16, title: str | None
 @styled
 def image_with_box(image: Any, box: Sequence[int] | None, mask: Any | None = None, ax: Axes | None = None,
                    title: str | None = None, point: Sequence[int] | None = None,
-                   label: str | None = None, grey: bool = True) -> Figure:
+                   label: str | None = None, grey: bool = True, legend_columns: int | None = None) -> Figure:
     """An image with a rectangle ``box = (row0, col0, row1, col1)`` (half-open, numpy-style) and an
-    optional boolean footprint ``mask`` shaded; ``point = (row, col)`` marks e.g. the output pixel.
+    optional boolean footprint ``mask`` shaded; ``point = (row, col)`` marks e.g. the output pixel. The
+    legend sits below the image, in ``legend_columns`` columns (default: one row).
 
     A box reaching beyond the image (a receptive field larger than the input) is drawn in full.
     """
@@ -373,8 +374,8 @@ def image_with_box(image: Any, box: Sequence[int] | None, mask: Any | None = Non
         handles.append(pt)
     image_axis(ax, title)
     if handles:
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
-                  handlelength=1.2, columnspacing=1.0)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                  ncol=legend_columns or len(handles), handlelength=1.2, columnspacing=1.0)
     return fig
 
 

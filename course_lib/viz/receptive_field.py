@@ -15,9 +15,10 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from course_lib.viz._arrays import as_image, as_map
-from course_lib.viz._style import HEAT_CMAP, PALETTE, image_axis, new_figure, styled
+from course_lib.viz._style import HEAT_CMAP, PALETTE, SCREEN_WIDTH, image_axis, new_figure, styled
 from course_lib.viz.images import image_with_box
 
 __all__ = ["plot_footprints", "plot_receptive_field", "plot_receptive_field_rows"]
@@ -67,6 +68,17 @@ def _finish_zoom(ax: Any, box: Box | None, crop: Sequence[int]) -> None:
     ax.set_ylim(b - t - 0.5, -0.5)
 
 
+def _decade(value: float, _position: object = None) -> str:
+    """``1e-4``, ``1e-1``, ``1``, ``100``, ``1e4`` ...: a log axis's tick label without a superscript (its
+    small exponent is what a projected 10^k loses)."""
+    if value <= 0:
+        return ""
+    exponent = int(np.floor(np.log10(value) + 1e-9))
+    mantissa = value / 10.0**exponent
+    head = "" if abs(mantissa - 1) < 1e-6 else f"{mantissa:g}x"
+    return f"{value:g}" if 0 <= exponent <= 3 and not head else f"{head}1e{exponent}"
+
+
 def _panels(mask: np.ndarray | None, heat: np.ndarray | None, zoom: bool) -> int:
     return 1 + int(zoom and mask is not None) + int(heat is not None)
 
@@ -79,7 +91,7 @@ def _draw_row(fig: Figure, axes: Sequence[Any], image: Any, mask: np.ndarray | N
     legend = None if box is None else f"analytic box {round(box[2] - box[0]) + 1} px"
     first = "footprint" + ("" if box is None else " and analytic box")
     image_with_box(image, None if box is None else _half_open(box), mask=mask, ax=axes[0], label=legend,
-                   title=first if label is None else label)
+                   title=first if label is None else label, legend_columns=1)
     if point is not None:  # the centre of the output pixel's receptive field, in input coordinates
         axes[0].plot([point[1]], [point[0]], marker="+", ms=16, mew=3, color=PALETTE["point"])
     outline = box if box is not None else None
@@ -93,7 +105,7 @@ def _draw_row(fig: Figure, axes: Sequence[Any], image: Any, mask: np.ndarray | N
         ax.imshow(mask[t:b, l_:r], cmap="Blues", vmin=0, vmax=1.4, interpolation="nearest")
         if point is not None:
             ax.plot([point[1] - l_], [point[0] - t], marker="+", ms=14, mew=3, color=PALETTE["point"])
-        image_axis(ax, f"footprint zoom: {_side(mask)}, {int(mask.sum())} px")
+        image_axis(ax, f"footprint zoom\n{_side(mask)}, {int(mask.sum())} px")
         _finish_zoom(ax, outline, crop)
     if heat is not None:
         ax = panels_left.pop(0)
@@ -102,8 +114,11 @@ def _draw_row(fig: Figure, axes: Sequence[Any], image: Any, mask: np.ndarray | N
         norm = LogNorm(vmin=top * LOG_ERF_RANGE, vmax=top) if log_erf else None
         shown = ax.imshow(np.maximum(part, top * LOG_ERF_RANGE) if log_erf else part, cmap=HEAT_CMAP,
                           norm=norm, interpolation="nearest")
-        fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.02)
-        image_axis(ax, "effective RF |dy/dx|" + (" (log)" if log_erf else ""))
+        bar = fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.02)
+        if log_erf:  # decades as 1e-4 ... : a 10^k label's small exponent is hard to read when projected
+            bar.ax.yaxis.set_major_formatter(FuncFormatter(_decade))
+            bar.ax.yaxis.set_minor_formatter(NullFormatter())
+        image_axis(ax, "effective RF\n|dy/dx|" + (" (log)" if log_erf else ""))
         _finish_zoom(ax, outline, crop)
 
 
@@ -139,7 +154,9 @@ def plot_receptive_field_rows(image: Any, rows: Sequence[Mapping[str, Any]], tit
     crop = (min(e[0] for e in extents), min(e[1] for e in extents), max(e[2] for e in extents),
             max(e[3] for e in extents))
     n = max(_panels(m, h, zoom) for m, h in zip(masks, heats, strict=True))
-    fig, axes = new_figure(len(rows), n, panel=(4.6, 4.6))
+    # panels fit the width a projected notebook shows unscaled; several rows stay three panels wide
+    side = min(4.6, SCREEN_WIDTH / (n if len(rows) == 1 else max(n, 3)))
+    fig, axes = new_figure(len(rows), n, panel=(side, side + 0.7))  # + two-line titles and a legend
     for row_axes, row, mask, heat in zip(axes, rows, masks, heats, strict=True):
         used = _panels(mask, heat, zoom)
         for ax in row_axes[used:]:
@@ -147,7 +164,7 @@ def plot_receptive_field_rows(image: Any, rows: Sequence[Mapping[str, Any]], tit
         _draw_row(fig, row_axes[:used], image, mask, row.get("box"), heat, row.get("point"), zoom, crop,
                   row.get("label"), bool(row.get("log_erf", False)))
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=15)
     return fig
 
 

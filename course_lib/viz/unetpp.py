@@ -11,7 +11,6 @@ import torch.nn as nn
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Circle
 
 from course_lib.viz._style import OKABE_ITO, arrow, figure_and_axes, styled
 
@@ -26,9 +25,13 @@ def _node_channels(module: nn.Module) -> tuple[int, int]:
     return convs[0].in_channels, convs[-1].out_channels
 
 
+_NODE_RADIUS = 24  # points: a node is a marker of fixed size, so that its label fits at any figure size
+_LABEL_SIZE = 17.5  # points: X^{i,j}'s indices are drawn at 0.7 of it, 12 pt
+
+
 def _arrow(ax: Axes, a: tuple[float, float], b: tuple[float, float], colour: str, lw: float, alpha: float,
            rad: float = 0.0) -> None:
-    arrow(ax, a, b, colour, lw=lw, alpha=alpha, rad=rad, shrink=17, mutation_scale=11)
+    arrow(ax, a, b, colour, lw=lw, alpha=alpha, rad=rad, shrink=_NODE_RADIUS + 1, mutation_scale=11)
 
 
 @styled
@@ -45,7 +48,7 @@ def draw_nested_grid(model: nn.Module, level: int | None = None, ax: Axes | None
     depth = max(i for i, _ in nodes)
     used = set(model.nodes_for_level(level))
     heads = model.heads_for_level(level)
-    fig, ax = figure_and_axes(ax, size=(2.1 * (depth + 1) + 2.2, 1.45 * (depth + 1) + 1.2))
+    fig, ax = figure_and_axes(ax, size=(1.25 * (depth + 1) + 1.2, 1.25 * (depth + 1) + 2.0))
 
     def pos(i: int, j: int) -> tuple[float, float]:
         return (j + 0.5 * i, -i)  # each level down shifts right by half a column: the U-Net's V shape
@@ -64,31 +67,32 @@ def draw_nested_grid(model: nn.Module, level: int | None = None, ax: Axes | None
     for (i, j), (c_in, c_out) in nodes.items():
         on = (i, j) in used
         x, y = pos(i, j)
-        ax.add_patch(Circle((x, y), 0.3, fc=OKABE_ITO["yellow"] if on else "#EEEEEE",
-                            ec="black" if on else "#BBBBBB", lw=1.2, zorder=3))
-        ax.text(x, y + 0.02, f"$X^{{{i},{j}}}$", ha="center", va="center", fontsize=12, zorder=4,
-                color="black" if on else "#999999")
+        ax.scatter([x], [y], s=(2 * _NODE_RADIUS) ** 2, marker="o", zorder=3, linewidths=1.2,
+                   color=OKABE_ITO["yellow"] if on else "#EEEEEE", edgecolors="black" if on else "#BBBBBB")
+        ax.annotate(f"$X^{{{i},{j}}}$", (x, y), xytext=(0, 1), textcoords="offset points", ha="center",
+                    va="center", fontsize=_LABEL_SIZE, zorder=4, color="black" if on else "#999999")
         if channels:
-            ax.text(x, y - 0.42, f"{c_in}→{c_out}", ha="center", va="top", fontsize=10, zorder=4,
-                    color="#333333" if on else "#AAAAAA")
+            ax.annotate(f"{c_in}→{c_out}", (x, y), xytext=(0, -_NODE_RADIUS - 2), textcoords="offset points",
+                        ha="center", va="top", fontsize=12, zorder=4, color="#333333" if on else "#AAAAAA")
     for name in model.heads:
         j = int(name.split("_")[1])
         x, y = pos(0, j)
         on = name in heads
-        ax.annotate("", xy=(x, y + 0.85), xytext=(x, y + 0.32),
+        ax.annotate("", xy=(x, y + 0.85), xytext=(x, y),
                     arrowprops={"arrowstyle": "-|>", "color": OKABE_ITO["vermillion"], "lw": 1.6,
-                                "alpha": 1.0 if on else 0.2})
-        ax.text(x, y + 0.9, f"out {j}", ha="center", va="bottom", fontsize=11,
+                                "alpha": 1.0 if on else 0.2, "shrinkA": _NODE_RADIUS + 1, "shrinkB": 0})
+        ax.text(x, y + 0.9, f"out {j}", ha="center", va="bottom", fontsize=12,
                 color=OKABE_ITO["vermillion"] if on else "#BBBBBB")
-    ax.set_xlim(-0.7, depth + 0.5 * depth + 0.9)
-    ax.set_ylim(-depth - 0.9, 1.5)
+    ax.set_xlim(-0.65, depth + 0.65)  # the nodes span x = 0 .. depth
+    ax.set_ylim(-depth - (0.95 if channels else 0.65), 1.45)
     ax.set_aspect("equal")
     ax.axis("off")
     handles = [Line2D([], [], color="#666666", lw=1.6, label="down: max-pool + conv"),
                Line2D([], [], color=OKABE_ITO["orange"], lw=1.6, label="up: 2x2 transposed conv"),
                Line2D([], [], color=OKABE_ITO["blue"], lw=1.2, label="dense skip (concatenated)"),
                Line2D([], [], color=OKABE_ITO["vermillion"], lw=1.6, label="1x1 head (deep supervision)")]
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, -0.02), fontsize=10)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, handlelength=1.5,
+              columnspacing=1.0, borderaxespad=0.0)  # below the grid: off the nodes
     what = "the whole network" if level is None else f"UNet++ L{level}"
     ax.set_title(f"{what}: {len(used)} of {len(nodes)} nodes, {model.parameters_used(level):,} parameters",
                  fontsize=13)
@@ -106,13 +110,18 @@ def plot_pruning_tradeoff(rows: Sequence[Mapping[str, Any]], metric: str = "dice
     params = np.array([r["parameters"] for r in rows], dtype=float)
     sizes = 60 + 540 * np.sqrt(params / params.max())
     ax.plot(ms, score, "-", color="#BBBBBB", lw=1.2, zorder=1)
-    for r, x, y, s in zip(rows, ms, score, sizes, strict=True):
+    for k, (r, x, y, s) in enumerate(zip(rows, ms, score, sizes, strict=True)):
         colour = OKABE_ITO["vermillion"] if r["name"] == highlight else OKABE_ITO["blue"]
         ax.scatter([x], [y], s=s, color=colour, alpha=0.75, zorder=2, edgecolor="black", lw=0.6)
-        ax.annotate(f"{r['name']}\n{r['parameters'] / 1e6:.2g}M", (x, y), xytext=(8, -4),
-                    textcoords="offset points", fontsize=10, va="top")
+        # above or below the bubble (alternately), clear of its edge: neighbours (L4 and accurate have
+        # the same network and nearly the same time) keep their labels apart and off each other's bubble
+        up = k % 2 == 1
+        gap = np.sqrt(s) / 2 + 3
+        ax.annotate(f"{r['name']}: {r['parameters'] / 1e6:.2g}M", (x, y), xytext=(0, gap if up else -gap),
+                    textcoords="offset points", fontsize=12, ha="center", va="bottom" if up else "top",
+                    zorder=3)
     ax.set_xlabel("inference time per image (ms, median)")
     ax.set_ylabel({"dice": "Dice", "iou": "IoU"}.get(metric, metric))
-    ax.margins(x=0.25, y=0.2)
+    ax.margins(x=0.2, y=0.3)
     ax.set_title("pruned UNet++: accuracy against speed (marker area: parameters)", fontsize=13)
     return fig
