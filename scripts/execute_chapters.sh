@@ -13,14 +13,14 @@ export COURSE_MODE="${COURSE_MODE:-quick}" MPLBACKEND=Agg
 notebooks=("$@")
 [ ${#notebooks[@]} -eq 0 ] && notebooks=(notebooks/[0-9]*.ipynb)
 status=0
-run() {  # nbconvert writes the notebook only when every cell ran
-    timeout 2400 jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 \
-        "$1" >/dev/null 2>&1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+run() {  # writes the notebook only when every cell ran; replies are polled in 1-s steps (nbclient#312)
+    timeout 2400 python scripts/polling_client.py "$1" >"$log" 2>&1 || { tail -5 "$log"; return 1; }
 }
 for nb in "${notebooks[@]}"; do
     start=$(date +%s)
-    # a kernel that stops answering (seen now and then with nbclient) fails the cell after 15 minutes;
-    # such a run is retried once
+    # a kernel that still stops answering fails the cell after 15 minutes; such a run is retried once
     if run "$nb" || { echo "$nb: retrying after $(( $(date +%s) - start )) s"; start=$(date +%s); run "$nb"; }; then
         # short tracebacks, no machine paths (COURSE_DATA_DIR, home, site-packages), no stale widgets, a kernelspec
         python scripts/tidy_outputs.py "$nb" >/dev/null
