@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 import course_lib as cl
+from tests.test_dacrse_figures import _vessel_scene
 
 DISPLAY_WIDTH_PX = 840  # JupyterLab's output width at 1280 x 800 with the file browser open
 CSS_DPI = 96  # a browser's pixels per inch: 1 pt = 96 / 72 px
@@ -75,15 +76,6 @@ def measure(fig: Figure) -> tuple[float, list[tuple[float, str]]]:
 
 
 # ------------------------------------------------------------------------------------------ inputs
-def _vessel_scene(n: int = 2, size: int = 40, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    masks = (torch.rand(n, 1, size, size, generator=g) < 0.15).float()
-    prob = (0.45 * masks + 0.55 * torch.rand(n, 1, size, size, generator=g)).clamp(0, 1)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    fov = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (0.45 * size) ** 2).float().expand(n, 1, size, size)
-    return prob, masks * fov, fov, torch.rand(n, 3, size, size, generator=g)
-
-
 def ch00_dataset() -> Figure:
     def vessels(noise: float = 0.025, contrast: float = 1.0, illumination: float = 0.3):
         return cl.data.load("synthetic-vessels", n=2, size=64, noise=noise, contrast=contrast,
