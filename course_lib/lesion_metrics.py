@@ -18,6 +18,8 @@ Inputs are NumPy arrays or tensors, ``H x W``, ``1 x H x W`` or ``N x 1 x H x W`
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -61,7 +63,17 @@ def lesion_detection(prob: np.ndarray | torch.Tensor, target: np.ndarray | torch
     Predicted components smaller than ``min_size`` pixels are ignored; a region detects a lesion when
     their IoU is at least ``min_iou``.
     """
+    if not (isinstance(min_iou, Real) and 0 < min_iou <= 1):
+        raise ValueError(f"min_iou must lie in (0, 1], got {min_iou!r}: with 0 any predicted region would "
+                         "'detect' any lesion, even one it does not touch (default 0.1: real overlap).")
+    if not (isinstance(threshold, Real) and 0 <= threshold <= 1):
+        raise ValueError(f"threshold must lie in [0, 1] (a probability), got {threshold!r}.")
+    if isinstance(min_size, bool) or not isinstance(min_size, Integral) or min_size < 1:
+        raise ValueError(f"min_size counts pixels: a whole number >= 1, got {min_size!r}.")
     p, t = _as_batch(prob, "prob"), _as_batch(target, "target")
+    if p.min(initial=0) < 0 or p.max(initial=0) > 1:
+        raise ValueError(f"prob must hold probabilities in [0, 1] but ranges over [{p.min():.3g}, "
+                         f"{p.max():.3g}]: these look like logits, apply torch.sigmoid(logits) first.")
     if p.shape != t.shape:
         raise ValueError(f"prob and target differ in shape: {p.shape} vs {t.shape}.")
     if not np.isin(t, (0, 1)).all():
@@ -93,7 +105,12 @@ def froc(prob: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
 
     Returns ``thresholds``, ``recall`` and ``fp_per_image`` arrays (recall falls and false positives fall
     as the threshold rises)."""
-    thresholds = np.round(np.arange(0.05, 0.951, 0.05), 2) if thresholds is None else np.asarray(thresholds)
+    if thresholds is None:
+        thresholds = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    else:
+        thresholds = np.atleast_1d(np.asarray(thresholds, dtype=float))
+        if thresholds.ndim != 1 or thresholds.size == 0:
+            raise ValueError(f"thresholds must be a list of probabilities, got {thresholds!r}.")
     rows = [lesion_detection(prob, target, float(t)) for t in thresholds]
     return {"thresholds": thresholds, "recall": np.array([r["recall"] for r in rows]),
             "fp_per_image": np.array([r["fp_per_image"] for r in rows])}
@@ -102,5 +119,8 @@ def froc(prob: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
 def recall_at_fp(curve: dict[str, np.ndarray], fp_per_image: float) -> float:
     """The best lesion recall of a :func:`froc` curve among thresholds with at most ``fp_per_image``
     false positives per image (0 when no threshold is that strict)."""
+    if not isinstance(curve, dict) or not {"recall", "fp_per_image"} <= set(curve):
+        raise TypeError("recall_at_fp reads a curve from cl.lesion_metrics.froc(prob, target) (a dict with "
+                        f"'recall' and 'fp_per_image'), got {type(curve).__name__}.")
     ok = curve["fp_per_image"] <= fp_per_image
     return float(np.max(curve["recall"][ok])) if ok.any() else 0.0

@@ -239,3 +239,27 @@ def test_smoke_membranes_train_with_the_default_cell_size(tmp_path):
 
     assert main(["train", "--mode", "smoke", "--dataset", "synthetic-membranes", "--out", str(tmp_path / "m"),
                  "--quiet"]) == 0
+
+
+# ---------------------------------------------------------------- lesion detection
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"min_iou": 0}, "min_iou must lie in"),
+    ({"threshold": 1.5}, "threshold must lie in"),
+    ({"min_size": 0}, "min_size counts pixels"),
+])
+def test_lesion_detection_settings_that_would_score_wrongly(kwargs, words):
+    prob, target = torch.rand(1, 1, 16, 16), (torch.rand(1, 1, 16, 16) > 0.9).float()
+    with pytest.raises(ValueError, match=words):
+        cl.lesion_metrics.lesion_detection(prob, target, **kwargs)
+
+
+def test_lesion_scores_refuse_logits_and_read_froc_curves_only():
+    target = (torch.rand(1, 1, 16, 16) > 0.9).float()
+    with pytest.raises(ValueError, match="logits"):
+        cl.lesion_metrics.lesion_detection(torch.randn(1, 1, 16, 16) * 4, target)
+    curve = cl.lesion_metrics.froc(torch.rand(1, 1, 16, 16), target, thresholds=0.5)  # one threshold is fine
+    assert curve["thresholds"].tolist() == [0.5]
+    with pytest.raises(TypeError, match="froc"):
+        cl.lesion_metrics.recall_at_fp([0.1, 0.2], 4)
