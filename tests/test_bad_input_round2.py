@@ -263,3 +263,39 @@ def test_lesion_scores_refuse_logits_and_read_froc_curves_only():
     assert curve["thresholds"].tolist() == [0.5]
     with pytest.raises(TypeError, match="froc"):
         cl.lesion_metrics.recall_at_fp([0.1, 0.2], 4)
+
+
+# ---------------------------------------------------------------- explorers: indices out of range
+
+
+def test_pruning_figure_needs_a_deeply_supervised_unetpp():
+    images, masks = torch.rand(2, 1, 32, 32), torch.zeros(2, 1, 32, 32)
+    with pytest.raises(TypeError, match="deep_supervision=True"):
+        cl.explorers.pruning_figure(cl.create_model("unet", in_channels=1, widths=(4, 8)), [], images, masks)
+    model = cl.create_model("unetpp", in_channels=1, widths=(4, 8, 16), deep_supervision=True)
+    with pytest.raises(ValueError, match=r"level must be a whole number in 1\.\.2, got 5"):
+        cl.explorers.pruning_figure(model, [], images, masks, level=5)
+    with pytest.raises(ValueError, match=r"image must be a whole number in 0\.\.1, got 7"):
+        cl.explorers.pruning_figure(model, [], images, masks, level=1, image=7)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"image": 9}, r"image must be a whole number in 0\.\.1"),
+    ({"level": 3}, r"level \(a gate, 0 = the finest\) must be a whole number in 0\.\.0"),
+    ({"epoch": 4}, r"epoch .* must be a whole number in -2\.\.1"),
+])
+def test_attention_figure_ranges(kwargs, words):
+    recorder = cl.protocols.lesions.AttentionRecorder(torch.rand(2, 1, 16, 16))
+    recorder.maps = [[torch.rand(2, 1, 16, 16)], [torch.rand(2, 1, 16, 16)]]
+    recorder.epochs = [0, 1]
+    with pytest.raises(ValueError, match=words):
+        cl.explorers.attention_figure(recorder, torch.zeros(2, 1, 16, 16), **kwargs)
+
+
+def test_side_output_figure_ranges_and_an_empty_recording():
+    maps = [[torch.rand(2, 1, 16, 16) for _ in range(7)]]
+    images, masks = torch.rand(2, 3, 16, 16), torch.zeros(2, 1, 16, 16)
+    with pytest.raises(ValueError, match=r"output .* must be a whole number in 0\.\.6, got 9"):
+        cl.explorers.side_output_figure(maps, [1], images, masks, output=9)
+    with pytest.raises(ValueError, match="nothing was recorded"):
+        cl.explorers.side_output_explorer([], [], images, masks)

@@ -14,6 +14,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from course_lib.explorers._checks import check_index
 from course_lib.protocols.lesions import REGIONS, AttentionRecorder, attention_by_region
 from course_lib.viz._style import (
     OKABE_ITO,
@@ -39,7 +40,9 @@ def attention_figure(recorder: AttentionRecorder, masks: torch.Tensor, lookalike
     if not recorder.maps:
         raise ValueError("attention_figure: the recorder is empty; train with it as an engine callback "
                          "first.")
-    e = range(len(recorder.maps))[epoch]
+    e = check_index("epoch (an index into the recorded epochs)", epoch, len(recorder.maps), negative=True)
+    check_index("level (a gate, 0 = the finest)", level, len(recorder.maps[e]))
+    check_index("image", image, len(recorder.images))
     images = recorder.images
     fig, axes = new_figure(1, 3, panel=(SCREEN_WIDTH / 3, 4.7), width_ratios=(1.1, 1.3, 1.0))
     ax_img, ax_att, ax_curve = axes[0]

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from course_lib.blocks.rsu import RSU
 from course_lib.config import seed_everything
 from course_lib.data import load as load_dataset
+from course_lib.explorers._checks import check_index
 from course_lib.receptive_field import effective_receptive_field, erf_summary, footprint
 from course_lib.viz._arrays import as_image, as_map
 from course_lib.viz._style import (
@@ -99,7 +100,13 @@ def side_output_figure(maps: Sequence[Sequence[torch.Tensor]], epochs: Sequence[
     """One recorded output (0: fused d0, 1..6: side outputs d1..d6) on one image after one recorded epoch
     (index into ``epochs``; default the last), beside the image, and every output's MAE on the recorded
     images over the epochs (this output and epoch marked). ``maps``/``epochs``: a SideOutputRecorder's."""
-    e = len(maps) - 1 if epoch is None else epoch
+    if not maps:
+        raise ValueError("side_output_figure: nothing was recorded; train with a SideOutputRecorder as an "
+                         "engine callback first.")
+    e = len(maps) - 1 if epoch is None else check_index("epoch (an index into the recorded epochs)", epoch,
+                                                        len(maps), negative=True)
+    check_index("output (0 = fused d0, 1..6 = side outputs)", output, len(maps[e]))
+    check_index("image", image, len(images))
     # the image and the chosen output side by side, every output's curve under them across the width
     fig, axes = new_figure(2, 2, panel=(SCREEN_WIDTH / 2, 3.3), height_ratios=(1.15, 0.85))
     ax_img, ax_out = axes[0]
@@ -133,6 +140,9 @@ def side_output_explorer(maps: Sequence[Sequence[torch.Tensor]], epochs: Sequenc
                          masks: torch.Tensor) -> w.interactive:
     """Sliders over the recorded epoch, the output (fused d0, d1..d6) and the image for
     :func:`side_output_figure`."""
+    if not maps:
+        raise ValueError("side_output_explorer: nothing was recorded; train with a SideOutputRecorder as an "
+                         "engine callback first.")
     names = ["fused d0"] + [f"d{k}" for k in range(1, len(maps[0]))]
 
     def show(epoch: int = len(maps) - 1, output: str = names[0], image: int = 0) -> Figure:

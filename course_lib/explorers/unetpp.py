@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
 
+from course_lib.explorers._checks import check_index
 from course_lib.metrics import segmentation_scores
 from course_lib.protocols.unetpp import predict
 from course_lib.viz._style import SCREEN_WIDTH, styled
@@ -32,7 +33,14 @@ def pruning_figure(model: nn.Module, rows: Sequence[Mapping[str, Any]], images: 
     """UNet++ pruned to ``level`` (default: the deepest): the nodes that run, its prediction on image
     ``image`` (TP white, FP orange, FN blue) and the measured rows of
     :func:`course_lib.protocols.unetpp.measure_pruning` with this level marked."""
+    if not hasattr(model, "prune") or not getattr(model, "deep_supervision", False):
+        raise TypeError(f"pruning_figure shows a UNet++ pruned at inference, which needs one trained with "
+                        f"deep supervision (cl.create_model('unetpp', deep_supervision=True)); got "
+                        f"{type(model).__name__}.")
     level = model.depth if level is None else level
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= model.depth:
+        raise ValueError(f"level must be a whole number in 1..{model.depth}, got {level!r}.")
+    check_index("image", image, len(images))
     # the grid on the left, the prediction above the measured curve on the right
     fig = plt.figure(figsize=(SCREEN_WIDTH, 6.6), layout="constrained")
     grid = fig.add_gridspec(2, 2, width_ratios=(1.35, 1.0), height_ratios=(1.15, 1.0))
