@@ -64,7 +64,8 @@ class Comparison:
     def degenerate(self) -> bool:
         """Every seed gave exactly the same non-zero difference: the interval has no width, which says more
         about the seeds (identical runs?) than about the arms. (All differences 0: no difference.)"""
-        return self.n > 1 and self.high == self.low and self.mean != 0
+        spread = self.high - self.low
+        return self.n > 1 and spread <= 1e-9 * max(1.0, abs(self.mean)) and abs(self.mean) > 1e-12
 
     @property
     def finding(self) -> bool:

@@ -133,3 +133,10 @@ def test_identical_differences_are_not_a_finding():
     result = cl.stats.compare([0.5, 0.6], [0.2, 0.3], show=False)  # +0.3 on both seeds: no spread at all
     assert result.degenerate and not result.finding
     assert "no verdict" in result.verdict
+
+
+def test_differences_equal_up_to_rounding_are_degenerate_too():
+    # one lesion of 68 fewer on every seed: the same difference, computed from different scores
+    a, b = [50 / 68, 44 / 68, 61 / 68], [51 / 68, 45 / 68, 62 / 68]
+    result = cl.stats.compare(a, b, show=False)
+    assert result.degenerate and not result.finding and "no verdict" in result.verdict
