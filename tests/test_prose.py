@@ -108,3 +108,27 @@ def test_readme_rows_are_checked_against_their_chapter(prose, tmp_path):
     total, misses = prose.Checker(tmp_path).check_readme(readme)
     assert total == 4
     assert [m.number for m in misses] == ["0.471"]
+
+
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_every_number_in_a_chapter_comes_from_its_stored_run(prose, path):
+    _, misses = prose.Checker().check_notebook(path)
+    assert not misses, "numbers the stored run does not print (declare a source, or fix the prose):\n" + \
+        "\n".join(map(str, misses))
+
+
+def test_every_number_in_the_readme_chapter_table_comes_from_a_stored_run(prose):
+    total, misses = prose.Checker().check_readme(ROOT / "README.md")
+    assert total > 0, "the README's chapter table has no numbers: is it still a table of rows '| NN | ...'?"
+    assert not misses, "\n".join(map(str, misses))
+
+
+def test_results_page_is_generated_from_the_stored_runs():
+    import subprocess
+
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "write_results.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
