@@ -468,7 +468,7 @@ def test_relative_costs_are_multiples_of_the_unet():
 def test_label_verdicts_name_the_budget():
     plan = volumes.plan_for("quick")
     scores = {"dense": (0.88, 0.91), "sparse": (0.87, 0.96), "sparse as background": (0.61, 0.46)}
-    runs = [_result(arm, s, dice=d + 0.01 * s * (1 + i), sensitivity=t - 0.01 * s)
+    runs = [_result(arm, s, dice=d + 0.01 * s * (1 + i), sensitivity=t - 0.01 * s * (1 + i))
             for i, (arm, (d, t)) in enumerate(scores.items()) for s in range(3)]
     verdicts = volumes.label_verdicts(runs, plan, show=False)
     assert [(v.a, v.b, v.metric) for v in verdicts] == [(a, b, m) for a, b, _, m in volumes.VERDICTS]

@@ -436,7 +436,7 @@ def test_verdicts_of_the_stored_quick_run(capsys):
     U2NETP against the U-Net of the same parameters is lower on every seed, yet no difference is detected."""
     plan = salient.plan_for("quick")
     blocks = (_runs("RSU-7", {"max_f": [0.641, 0.577, 0.626], "mae": [0.17, 0.18, 0.17]})
-              + _runs("2 residual blocks", {"max_f": [0.280, 0.285, 0.302], "mae": [0.25, 0.26, 0.25]}))
+              + _runs("2 residual blocks", {"max_f": [0.280, 0.285, 0.302], "mae": [0.25, 0.27, 0.25]}))
     f, mae = salient.block_verdicts(blocks, plan)
     assert f.verdict == "RSU-7 better" and mae.verdict == "RSU-7 better" and not mae.higher_is_better
     arms = (_runs("U-Net, same parameters", {"max_f": [0.786, 0.786, 0.743], "mae": [0.16, 0.18, 0.17]})
