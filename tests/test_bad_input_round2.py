@@ -299,3 +299,17 @@ def test_side_output_figure_ranges_and_an_empty_recording():
         cl.explorers.side_output_figure(maps, [1], images, masks, output=9)
     with pytest.raises(ValueError, match="nothing was recorded"):
         cl.explorers.side_output_explorer([], [], images, masks)
+
+
+def test_gate_checker_tells_alpha_from_another_one_channel_answer(capsys):
+    def returns_alpha(gate, x, g):
+        return gate.psi(torch.relu(gate.W_x(x) + gate.W_g(g)))
+
+    def returns_something_else(gate, x, g):
+        return x.mean(1, keepdim=True)
+
+    assert cl.exercises.check("07.gate_forward", returns_alpha) is False
+    assert "you returned the coefficients alpha" in capsys.readouterr().out
+    assert cl.exercises.check("07.gate_forward", returns_something_else) is False
+    out = capsys.readouterr().out
+    assert "one channel like the coefficients" in out and "you returned the coefficients" not in out

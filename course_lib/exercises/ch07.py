@@ -55,7 +55,11 @@ def check_gate_forward(fn: Callable[..., torch.Tensor]) -> None:
                     x * torch.sigmoid(alpha),
             }
         if isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(alpha.shape):
-            raise AssertionError("you returned the coefficients alpha; the gate returns alpha * x.")
+            if out.dtype.is_floating_point and torch.allclose(out.float(), alpha, atol=1e-5):
+                raise AssertionError("you returned the coefficients alpha; the gate returns alpha * x.")
+            raise AssertionError(f"your output has shape {tuple(out.shape)}, one channel like the "
+                                 f"coefficients alpha; the gate returns alpha * x, of x's shape "
+                                 f"{tuple(x.shape)}.")
         out = _tensor(out, tuple(x.shape))
         for hint, wrong in mistakes.items():
             if wrong is not None and torch.allclose(out, wrong, atol=1e-5):
