@@ -5,8 +5,9 @@
   temporary folder and installed packages are replaced by placeholders in every text output;
 - no widget views whose widget is not stored (a progress bar closed during the run), and no stored
   widget state that no output shows;
-- the plain-text form of a widget (what GitHub, nbviewer and JupyterLab show before the notebook runs)
-  says what the widget shows: a finished progress bar reads ``models x seeds: 100%|##########| 30/30
+- widgets are stored as plain text, with no widget state (JupyterLab and Colab show a stored widget's
+  text anyway; the state only held a second copy of each explorer's figure), and that text says what the
+  widget showed: a finished progress bar reads ``models x seeds: 100%|##########| 30/30
   [05:35<00:00, ...]`` instead of the ``0%`` it had when it was first displayed, and an explorer says that
   it comes alive when its cell runs, instead of ``interactive(children=(...``;
 - a kernelspec (python3), and no ``jupytext`` metadata left by a conversion.
@@ -160,6 +161,22 @@ def set_widget_text(nb: nbformat.NotebookNode) -> int:
     return changed
 
 
+def drop_widget_state(nb: nbformat.NotebookNode) -> int:
+    """Store widgets as the text they show, and no widget state: JupyterLab does not render a stored
+    widget's state anyway (it shows the text/plain), Colab neither, and the state held a second copy of
+    each explorer's figure (about 100-180 KB per chapter). Returns how many widget outputs were turned into
+    text. Run after :func:`set_widget_text`."""
+    turned = 0
+    for output in _outputs(nb):
+        data = output.get("data", {})
+        if WIDGET_VIEW in data:
+            del data[WIDGET_VIEW]
+            data.setdefault("text/plain", "")
+            turned += 1
+    nb.metadata.pop("widgets", None)
+    return turned
+
+
 def prune_widget_state(nb: nbformat.NotebookNode) -> int:
     """Keep only the stored widgets that an output shows, and the widgets they refer to (children, layouts,
     styles); returns how many were dropped."""
@@ -203,6 +220,7 @@ def tidy(path: Path) -> dict[str, int]:
         "orphan widget views removed": drop_orphan_widget_views(nb),
         "widget texts set": set_widget_text(nb),
         "unused widget states removed": prune_widget_state(nb),
+        "widgets stored as text": drop_widget_state(nb),
         "metadata fixed": len(fix_metadata(nb)),
     }
     if nbformat.writes(nb) != before:

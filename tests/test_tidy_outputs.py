@@ -66,7 +66,7 @@ def test_tidy_cleans_a_synthetic_notebook(tidy_outputs, tmp_path, monkeypatch):
     report = tidy_outputs.tidy(path)
     assert report == {"tracebacks shortened": 1, "outputs with machine paths": 3,
                       "orphan widget views removed": 1, "widget texts set": 0,
-                      "unused widget states removed": 1, "metadata fixed": 2}
+                      "unused widget states removed": 1, "widgets stored as text": 1, "metadata fixed": 2}
     nb = nbformat.read(path, as_version=4)
     error = nb.cells[0].outputs[0]
     assert error.traceback == ["\x1b[31mValueError\x1b[39m: bad input in <site-packages>/x.py"]
@@ -74,9 +74,10 @@ def test_tidy_cleans_a_synthetic_notebook(tidy_outputs, tmp_path, monkeypatch):
     assert text.splitlines() == ["DRIVE -> $COURSE_DATA_DIR/DRIVE", "saved to <tmp>/run1/best.pt",
                                  "see https://example.org/home/page and ~/data"]
     assert nb.cells[1].outputs[1].data["text/plain"] == "PosixPath('$COURSE_DATA_DIR')"
-    assert [o.data[WIDGET_VIEW]["model_id"] for o in nb.cells[2].outputs] == ["aa01"]
-    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
-    assert sorted(state) == ["aa01", "bb02"]  # the shown bar and its child; cc03 was shown nowhere
+    # the orphan view (ffff) is gone; the shown bar is stored as its text, with no widget state left
+    assert [sorted(o.data) for o in nb.cells[2].outputs] == [["text/plain"]]
+    assert "widgets" not in nb.metadata
+    assert tidy_outputs.tidy(path)["widgets stored as text"] == 0  # idempotent
     assert nb.metadata.kernelspec["name"] == "python3" and "jupytext" not in nb.metadata
     nbformat.validate(nb)
 
