@@ -27,6 +27,7 @@ from course_lib.viz._style import (
     LABELS,
     PALETTE,
     PROB_CMAP,
+    SCREEN_WIDTH,
     figure_and_axes,
     image_axis,
     new_figure,
@@ -249,7 +250,7 @@ def show_predictions(images: Any, probs: Any, targets: Any, fovs: Any | None = N
     if len(set(counts.values())) > 1:
         raise ValueError(f"show_predictions: batch sizes differ {counts}.")
     k = min(n, len(imgs))
-    fig, axes = new_figure(k, 4, panel=(3.4, 3.4))
+    fig, axes = new_figure(k, 4, panel=(3.4, 3.4), max_width=SCREEN_WIDTH)  # fits 840 px unscaled
     for r in range(k):
         prob = as_map(prob_list[r], "probs")
         check_probabilities(prob)
