@@ -91,8 +91,7 @@ def _output_folder(path: Path) -> bool:
     except TrainingError as err:
         if not existed:
             _remove_if_empty(path)
-        raise ValueError(str(err).replace("folder. Give a folder path", "folder. Give a folder path "
-                                          "(a run already in it is resumed)")) from None
+        raise ValueError(str(err)) from None
     return not existed
 
 

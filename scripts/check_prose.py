@@ -26,6 +26,7 @@ precision.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -103,8 +104,6 @@ def output_numbers(text: str) -> list[float]:
 
 def supported(number: ProseNumber, printed: list[float]) -> bool:
     """Whether some printed number rounds to ``number``."""
-    import bisect
-
     lo = bisect.bisect_left(printed, number.value - number.tolerance)
     return lo < len(printed) and printed[lo] <= number.value + number.tolerance
 

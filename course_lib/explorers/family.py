@@ -17,6 +17,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from course_lib.explorers._checks import check_index
 from course_lib.metrics import segmentation_scores
 from course_lib.viz._style import OKABE_ITO, SCREEN_WIDTH, image_axis, new_figure, styled
 from course_lib.viz.images import _legend_handles, overlay
@@ -56,8 +57,7 @@ def comparison_figure(rgb: torch.Tensor, masks: torch.Tensor, fovs: torch.Tensor
     for name in (a, b):
         if name not in probs:
             raise ValueError(f"No predictions for {name!r}; choose from {', '.join(names)}.")
-    if not 0 <= image < len(masks):
-        raise ValueError(f"image must be in 0..{len(masks) - 1}, got {image}.")
+    check_index("image", image, len(masks))
     rows, cols = _window(tuple(masks.shape[-2:]), zoom)
     fov = None if fovs is None else fovs[image, 0][rows, cols]
     target = masks[image, 0][rows, cols]

@@ -11,7 +11,7 @@ off (``keep_prob=1``; chapter 03's subject), so the two mechanisms are all that 
 - :func:`make_model`: one arm's model, seeded.
 - :func:`receptive_field_side`: the side of an output pixel's convolutional footprint, measured.
 - :func:`compare`: every arm with every seed, with the wrong-kind rate per distance from the border;
-  :func:`budget_text` (from :mod:`recalibration`) names its budget for :func:`course_lib.stats.compare`.
+  :func:`budget_text` (from :mod:`sweep`) names its budget for :func:`course_lib.stats.compare`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import torch.nn as nn
 from course_lib import config
 from course_lib.blocks.se import SEBlock
 from course_lib.protocols import recalibration
-from course_lib.protocols.recalibration import ContextPlan, budget_text
-from course_lib.protocols.sweep import ArmResult
+from course_lib.protocols.recalibration import ContextPlan
+from course_lib.protocols.sweep import ArmResult, budget_text
 from course_lib.receptive_field import bounding_box, footprint
 
 __all__ = ["ARMS", "DISTANCE_EDGES", "PLANS", "band_labels", "budget_text", "compare", "make_model",

@@ -37,8 +37,7 @@ from course_lib.lesion_metrics import froc, lesion_detection, recall_at_fp
 from course_lib.metrics import segmentation_scores
 from course_lib.models import create_model
 from course_lib.protocols import sweep
-from course_lib.protocols.recalibration import budget_text
-from course_lib.protocols.sweep import ArmResult, CosineLR, EpochRecorder, run_sweep
+from course_lib.protocols.sweep import ArmResult, CosineLR, EpochRecorder, budget_text, run_sweep
 
 __all__ = [
     "ARMS",

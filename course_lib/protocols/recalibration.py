@@ -11,7 +11,8 @@ discs are the target).
 - :func:`compare_context`: every arm with every seed through :func:`course_lib.engine.fit`; validation
   scores plus ``wrong_kind``, the fraction of distractor-disc pixels predicted as target.
 
-:func:`budget_text` names a sweep's training budget for :func:`course_lib.stats.compare`'s verdict line.
+:func:`budget_text` (from :mod:`sweep`) names a sweep's training budget for :func:`course_lib.stats.compare`'s
+verdict line.
 
 Where it need not: a local task, thin vessels in synthetic fundus patches, with chapter 06's factory as a
 plain U-Net and as an RSE-U-Net (:class:`VesselPlan`, :func:`vessel_plan_for`, :func:`compare_vessels`).
@@ -33,7 +34,7 @@ from course_lib import config, engine, inspect_model
 from course_lib.blocks.conv import DoubleConv
 from course_lib.blocks.se import SEBlock
 from course_lib.data import load as load_dataset
-from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
+from course_lib.protocols.sweep import ArmResult, CosineLR, budget_text, run_sweep
 
 __all__ = ["ARMS", "VESSEL_ARMS", "ContextPlan", "VesselPlan", "budget_text", "compare_context",
            "compare_vessels", "distance_to_border", "frame_present", "load_task", "load_vessels",
@@ -147,16 +148,6 @@ def wrong_kind_by_distance(prob: torch.Tensor, distractor: torch.Tensor, edges: 
         n = (other & band).sum()
         rates.append(float((chosen & band).sum() / n) if n > 0 else float("nan"))
     return rates
-
-
-def budget_text(results: Sequence[ArmResult], batch_size: int, unit: str = "images") -> str:
-    """The training budget of a sweep's runs as a verdict line names it, e.g. ``"160 steps of 8 images"``,
-    from the optimizer steps the runs' histories recorded (a range when they differ)."""
-    steps = sorted({int(r.history.optimizer_steps) for r in results})
-    if not steps:
-        raise ValueError("budget_text needs at least one run.")
-    count = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
-    return f"{count} steps of {batch_size} {unit}"
 
 
 def compare_context(plan: ContextPlan, arms: Sequence[str] = ARMS, seeds: Sequence[int] | None = None,

@@ -6,6 +6,7 @@ one progress bar for the whole sweep, results with mean and spread.
 - :func:`run_sweep`: calls ``train(arm, seed)`` for every seed and arm (seed-major, so an interrupted
   sweep has whole seeds) and collects :class:`ArmResult` objects.
 - :func:`summarise`: per arm, the mean and sample standard deviation of each score over the seeds.
+- :func:`budget_text`: the budget the runs trained, as a verdict line of :mod:`course_lib.stats` names it.
 - :class:`CosineLR`: an engine callback decaying the learning rate with a cosine over the epochs.
 """
 
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 from course_lib import config, engine
 from course_lib.training.history import History
 
-__all__ = ["ArmResult", "CosineLR", "EpochRecorder", "run_sweep", "summarise", "sweep_seeds"]
+__all__ = ["ArmResult", "CosineLR", "EpochRecorder", "budget_text", "run_sweep", "summarise", "sweep_seeds"]
 
 
 @dataclass
@@ -131,3 +132,13 @@ def summarise(results: Sequence[ArmResult], keys: Sequence[str]) -> dict[str, di
                    seeds=[r.seed for r in runs])
         out[arm] = row
     return out
+
+
+def budget_text(results: Sequence[ArmResult], batch_size: int, unit: str = "images") -> str:
+    """The training budget of a sweep's runs as a verdict line names it, e.g. ``"160 steps of 8 images"``,
+    from the optimizer steps the runs' histories recorded (a range when they differ)."""
+    steps = sorted({int(r.history.optimizer_steps) for r in results})
+    if not steps:
+        raise ValueError("budget_text needs at least one run.")
+    count = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+    return f"{count} steps of {batch_size} {unit}"

@@ -38,8 +38,7 @@ from course_lib import config, engine, stats
 from course_lib.data import transforms as T
 from course_lib.metrics import segmentation_scores
 from course_lib.models import create_model
-from course_lib.protocols.recalibration import budget_text
-from course_lib.protocols.sweep import ArmResult, CosineLR, run_sweep
+from course_lib.protocols.sweep import ArmResult, CosineLR, budget_text, run_sweep
 
 __all__ = [
     "ARMS",
