@@ -45,8 +45,8 @@ _VERSION = re.compile(r"\b(?:Python|PyTorch|torch|numpy|NumPy|ipywidgets|matplot
 _ARXIV = re.compile(r"(?:arXiv[:\s]*|abs/)\d{4}\.\d{4,5}(?:v\d+)?|\b\d{4}\.\d{5}\b", re.I)
 _DOTTED = re.compile(r"\d+(?:\.\d+){2,}")  # versions, section numbers
 # a decimal number, optionally in scientific notation; not glued to a word or to another number
-_PROSE_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+)(?:[eE]([-−+]?\d+))?(?![\w]*\.\d)(?!\d)")
-_OUTPUT_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
+_PROSE_NUMBER = re.compile(r"(?<![\w.])(\d*\.\d+)(?:[eE]([-−+]?\d+))?(?![\w]*\.\d)(?!\d)")
+_OUTPUT_NUMBER = re.compile(r"(?<![\d.])(\d*\.?\d+(?:[eE][-+]?\d+)?)")
 _CHAPTER_SOURCE = re.compile(r"^chapter\s+(\d{2})\b", re.I)
 _PAPER_SOURCE = re.compile(r"(19|20)\d\d.*\b(Table|Tab\.|Fig\.|Figure|Sec\.|Section|eq\.|Eq\.|p\.|"
                            r"README|model zoo|abstract)", re.I | re.S)
@@ -82,6 +82,8 @@ def prose_numbers(markdown: str) -> Iterator[tuple[ProseNumber, str]]:
     text = _DOTTED.sub(" ", text)
     for m in _PROSE_NUMBER.finditer(text):
         mantissa, exponent = m.group(1), m.group(2)
+        if mantissa.startswith(".") and m.start() > 0 and text[m.start() - 1] not in " (/[|,;:-−~≈":
+            continue  # the end of a sentence or a file name (".py"), not a number such as ".647"
         decimals = len(mantissa.split(".")[1])
         scale = 10.0 ** int(exponent.replace("−", "-")) if exponent else 1.0
         value = float(mantissa) * scale

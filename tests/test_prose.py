@@ -132,3 +132,7 @@ def test_results_page_is_generated_from_the_stored_runs():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "write_results.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_numbers_written_without_a_leading_zero_count_too(prose):
+    assert _texts(prose, "F1 .647 against .665 (ISIC); see notes.md and `run.py`.") == [".647", ".665"]
