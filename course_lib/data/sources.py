@@ -51,6 +51,14 @@ class DatasetSource:
     layout: str = field(default="", repr=False)
 
 
+def _archive(base: str, file: str, extract_to: str | None = None, *, sha256: str | None = None,
+             md5: str | None = None, size: int | None = None) -> RemoteFile:
+    """The archive ``base + file``, kept as ``downloads/<file>`` and unpacked into ``extract_to``
+    (default: the file name without its extension)."""
+    unpack = extract_to or file.rsplit(".", 1)[0]
+    return RemoteFile(base + file, f"downloads/{file}", sha256=sha256, md5=md5, size=size, extract_to=unpack)
+
+
 _ISBI_BASE = "https://raw.githubusercontent.com/zhixuhao/unet/master/data/membrane/"
 _ISBI_SHA256 = {
     "test/0.png": "3c67a0f520d6504eecffe20fc2799287cad05e3d8915466c4127ee8463db03b6",
@@ -204,24 +212,12 @@ SOURCES: dict[str, DatasetSource] = {
             "use it for research, do not redistribute it, and cite Hoover, Kouznetsova and Goldbaum 2000."
         ),
         files=(
-            RemoteFile(
-                url=_STARE_BASE + "stare-images.tar",
-                path="downloads/stare-images.tar",
-                sha256="5f7b509b6067cad4f1be84933145d783de9ec087b3eaaf4db0103dd0144dd433",
-                extract_to="stare-images",
-            ),
-            RemoteFile(
-                url=_STARE_BASE + "labels-ah.tar",
-                path="downloads/labels-ah.tar",
-                sha256="ebf2f1e17ca955f24579d9edd990e2dae79a5c82def69f0985d8e24f826ddd2f",
-                extract_to="labels-ah",
-            ),
-            RemoteFile(
-                url=_STARE_BASE + "labels-vk.tar",
-                path="downloads/labels-vk.tar",
-                sha256="47474a701536b0cfdb369fdce012be36141e9f44d80387f0179446b5cb0f5576",
-                extract_to="labels-vk",
-            ),
+            _archive(_STARE_BASE, "stare-images.tar",
+                     sha256="5f7b509b6067cad4f1be84933145d783de9ec087b3eaaf4db0103dd0144dd433"),
+            _archive(_STARE_BASE, "labels-ah.tar",
+                     sha256="ebf2f1e17ca955f24579d9edd990e2dae79a5c82def69f0985d8e24f826ddd2f"),
+            _archive(_STARE_BASE, "labels-vk.tar",
+                     sha256="47474a701536b0cfdb369fdce012be36141e9f44d80387f0179446b5cb0f5576"),
         ),
         checksum_note="sha256 published by a third party (not by the authors)",
     ),
@@ -234,12 +230,8 @@ SOURCES: dict[str, DatasetSource] = {
             "licensed CC BY 4.0: you may share and adapt it if you give credit. Cite Fraz et al. 2012."
         ),
         files=(
-            RemoteFile(
-                url="https://researchdata.kingston.ac.uk/96/1/CHASEDB1.zip",
-                path="downloads/CHASEDB1.zip",
-                md5="d9e47c4bac125b29996fae4380a68db1",
-                extract_to=".",
-            ),
+            _archive("https://researchdata.kingston.ac.uk/96/1/", "CHASEDB1.zip", ".",
+                     md5="d9e47c4bac125b29996fae4380a68db1"),
         ),
         checksum_note="md5 published by a third party; sha256 recorded on first use",
     ),
@@ -252,20 +244,10 @@ SOURCES: dict[str, DatasetSource] = {
             "stated: use it for research, do not redistribute it, and cite Shi et al. 2016."
         ),
         files=(
-            RemoteFile(
-                url=_ECSSD_BASE + "images.zip",
-                path="downloads/images.zip",
-                sha256="7d5dce1a21c6d82e2f9617c00ad7eae2de5ded9320e8c59a01b4c731d210ea47",
-                size=67766979,
-                extract_to="images",
-            ),
-            RemoteFile(
-                url=_ECSSD_BASE + "ground_truth_mask.zip",
-                path="downloads/ground_truth_mask.zip",
-                sha256="dc0a9f11f2adee2737d95b28f9567a0a5de33f78743447c097ceb4d42f281a31",
-                size=1571109,
-                extract_to="ground_truth_mask",
-            ),
+            _archive(_ECSSD_BASE, "images.zip", size=67766979,
+                     sha256="7d5dce1a21c6d82e2f9617c00ad7eae2de5ded9320e8c59a01b4c731d210ea47"),
+            _archive(_ECSSD_BASE, "ground_truth_mask.zip", size=1571109,
+                     sha256="dc0a9f11f2adee2737d95b28f9567a0a5de33f78743447c097ceb4d42f281a31"),
         ),
         checksum_note="sha256 and sizes published by a third party (not by the authors)",
         stand_in="synthetic-salient",
@@ -280,8 +262,8 @@ SOURCES: dict[str, DatasetSource] = {
             "terms allow non-commercial research only. Do not redistribute it, and cite Wang et al. 2017."
         ),
         files=(
-            RemoteFile(url=_DUTS_BASE + "DUTS-TR.zip", path="downloads/DUTS-TR.zip", extract_to="."),
-            RemoteFile(url=_DUTS_BASE + "DUTS-TE.zip", path="downloads/DUTS-TE.zip", extract_to="."),
+            _archive(_DUTS_BASE, "DUTS-TR.zip", "."),
+            _archive(_DUTS_BASE, "DUTS-TE.zip", "."),
         ),
         checksum_note="none published; sha256 recorded on first use",
         stand_in="synthetic-salient",

@@ -11,55 +11,29 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from course_lib.data.real.common import (
-    RealSegmentationDataset,
-    Record,
-    check_split,
-    dataset_dir,
-    holdout_split,
-    list_matching,
-    require_dir,
-    require_file,
-)
+from course_lib.data.real.common import RealSegmentationDataset
+from course_lib.data.real.spec import DatasetSpec, Label, Part, load_spec
 from course_lib.data.registry import register_dataset
+from course_lib.data.sources import SOURCES
 
 __all__: list[str] = []
 
-NAME, FOLDER = "CHASE_DB1", "CHASE_DB1"
 LAYOUT = """  CHASE_DB1/                 (the content of CHASEDB1.zip, flat)
     Image_01L.jpg, Image_01L_1stHO.png, Image_01L_2ndHO.png
     ...
     Image_14R.jpg, Image_14R_1stHO.png, Image_14R_2ndHO.png"""
 
+SPEC = DatasetSpec(
+    SOURCES["chase_db1"], LAYOUT, fov="derive", annotators={"1stHO": "", "2ndHO": ""},
+    train=Part((), r"(Image_\d+[LR])\.jpe?g",  # flat: images and labels side by side
+               labels=(Label("mask", (), "{id}_{annotator}.png", "the label"),)),
+)
+
 
 @register_dataset("chase_db1")
-def chase_db1(
-    split: str = "train",
-    root: str | os.PathLike | None = None,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    transform: Callable | None = None,
-    cache: bool = True,
-    annotator: str = "1stHO",
-    n_test: int = 8,
-    test_ids: Sequence[str] | None = None,
-) -> RealSegmentationDataset:
+def chase_db1(split: str = "train", root: str | os.PathLike | None = None, val_fraction: float = 0.2,
+              seed: int = 0, transform: Callable | None = None, cache: bool = True, annotator: str = "1stHO",
+              n_test: int = 8, test_ids: Sequence[str] | None = None) -> RealSegmentationDataset:
     """CHASE_DB1 samples: RGB image 3x960x999, vessel ``mask`` ("1stHO" or "2ndHO"), derived ``fov``."""
-    split = check_split(NAME, split)
-    if annotator not in ("1stHO", "2ndHO"):
-        raise ValueError(f"CHASE_DB1: annotator must be '1stHO' or '2ndHO', got {annotator!r}.")
-    top = require_dir(NAME, dataset_dir(NAME, FOLDER, root), LAYOUT)
-    records = [
-        Record(
-            id=m.group(1),
-            image=p,
-            mask=require_file(NAME, top / f"{m.group(1)}_{annotator}.png", f"the label of {p.name}", LAYOUT),
-        )
-        for m, p in list_matching(NAME, top, r"(Image_\d+[LR])\.jpe?g", LAYOUT)
-    ]
-    records = holdout_split(
-        records, split, n_test=n_test, test_ids=test_ids, val_fraction=val_fraction, seed=seed, name=NAME
-    )
-    return RealSegmentationDataset(
-        NAME, records, split=split, root=top, fov="derive", transform=transform, seed=seed, cache=cache
-    )
+    return load_spec(SPEC, split, root, annotator=annotator, val_fraction=val_fraction, seed=seed,
+                     transform=transform, cache=cache, n_test=n_test, test_ids=test_ids)

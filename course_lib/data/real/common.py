@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from course_lib.data.real.file_check import ImageReadError, image_size, open_image, refetch_advice
 from course_lib.data.registry import data_root
+from course_lib.data.sources import SOURCES
 from course_lib.data.transforms import apply_transform, make_generator
 
 __all__ = [
@@ -32,14 +33,6 @@ __all__ = [
     "derive_fov",
 ]
 
-SYNTHETIC_STAND_IN = {
-    "drive": "synthetic-vessels",
-    "stare": "synthetic-vessels",
-    "chase_db1": "synthetic-vessels",
-    "isbi2012": "synthetic-membranes",
-    "ecssd": "synthetic-salient",
-    "duts": "synthetic-salient",
-}
 TRAIN_SPLITS = ("train", "val", "trainval")
 
 
@@ -70,10 +63,11 @@ def dataset_dir(name: str, folder: str, root: str | os.PathLike | None) -> Path:
 
 
 def not_found(name: str, path: Path, layout: str) -> DatasetNotFoundError:
+    source = SOURCES.get(name.lower())
     return DatasetNotFoundError(
         f"{name}: folder {path} does not exist.\nExpected layout under the dataset folder:\n{layout}\n"
         f"Download it with cl.data.download({name.lower()!r}) (or pass root= pointing at that folder), "
-        f"or work offline with cl.data.load({SYNTHETIC_STAND_IN.get(name.lower(), 'synthetic-vessels')!r})."
+        f"or work offline with cl.data.load({source.stand_in if source else 'synthetic-vessels'!r})."
     )
 
 

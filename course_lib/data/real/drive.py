@@ -10,21 +10,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from course_lib.data.real.common import (
-    RealSegmentationDataset,
-    Record,
-    check_split,
-    dataset_dir,
-    list_matching,
-    require_dir,
-    require_file,
-    seeded_split,
-)
+from course_lib.data.real.common import RealSegmentationDataset, Record
+from course_lib.data.real.spec import DatasetSpec, Label, Part, list_records, load_spec
 from course_lib.data.registry import register_dataset
+from course_lib.data.sources import SOURCES
 
 __all__: list[str] = []
 
-NAME, FOLDER = "DRIVE", "DRIVE"
 LAYOUT = """  DRIVE/                      (root: the folder holding training/ and test/)
     training/images/21_training.tif ... 40_training.tif
     training/1st_manual/21_manual1.gif
@@ -34,47 +26,25 @@ LAYOUT = """  DRIVE/                      (root: the folder holding training/ an
     test/mask/01_test_mask.gif"""
 
 
+def _part(part: str) -> Part:
+    """``training`` or ``test``: the same three folders, the part's name in the file names."""
+    return Part((part, "images"), rf"(\d+)_{part}\.tiff?", id="{head}", labels=(
+        Label("mask", (part, "1st_manual"), "{0}_manual1.gif", "the vessel label"),
+        Label("fov", (part, "mask"), f"{{0}}_{part}_mask.gif", "the FOV mask"),
+    ))
+
+
+SPEC = DatasetSpec(SOURCES["drive"], LAYOUT, train=_part("training"), test=_part("test"), fov="file")
+
+
 def drive_records(top: Path, part: str) -> list[Record]:
     """The records of ``training`` or ``test`` under the DRIVE folder ``top``."""
-    base = require_dir(NAME, top / part, LAYOUT, top)
-    images = require_dir(NAME, base / "images", LAYOUT, base)
-    labels = require_dir(NAME, base / "1st_manual", LAYOUT, base)
-    fovs = require_dir(NAME, base / "mask", LAYOUT, base)
-    records = []
-    for match, path in list_matching(NAME, images, rf"(\d+)_{part}\.tiff?", LAYOUT):
-        number = match.group(1)
-        records.append(
-            Record(
-                id=path.name.split(".")[0],
-                image=path,
-                mask=require_file(
-                    NAME, labels / f"{number}_manual1.gif", f"the vessel label of {path.name}", LAYOUT
-                ),
-                fov=require_file(
-                    NAME, fovs / f"{number}_{part}_mask.gif", f"the FOV mask of {path.name}", LAYOUT
-                ),
-            )
-        )
-    return records
+    return list_records(SPEC, _part(part), top)
 
 
 @register_dataset("drive")
-def drive(
-    split: str = "train",
-    root: str | os.PathLike | None = None,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    transform: Callable | None = None,
-    cache: bool = True,
-) -> RealSegmentationDataset:
+def drive(split: str = "train", root: str | os.PathLike | None = None, val_fraction: float = 0.2,
+          seed: int = 0, transform: Callable | None = None, cache: bool = True) -> RealSegmentationDataset:
     """DRIVE samples: RGB image 3x584x565, vessel ``mask`` and ``fov`` (both {0,1})."""
-    split = check_split(NAME, split)
-    top = dataset_dir(NAME, FOLDER, root)
-    require_dir(NAME, top, LAYOUT)
-    if split == "test":
-        records = drive_records(top, "test")
-    else:
-        records = seeded_split(drive_records(top, "training"), split, val_fraction, seed, NAME)
-    return RealSegmentationDataset(
-        NAME, records, split=split, root=top, fov="file", transform=transform, seed=seed, cache=cache
-    )
+    return load_spec(SPEC, split, root, val_fraction=val_fraction, seed=seed, transform=transform,
+                     cache=cache)

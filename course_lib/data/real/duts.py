@@ -12,52 +12,31 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from course_lib.data.real.common import (
-    RealSegmentationDataset,
-    Record,
-    check_split,
-    dataset_dir,
-    list_matching,
-    require_dir,
-    require_file,
-    seeded_split,
-)
+from course_lib.data.real.common import RealSegmentationDataset
+from course_lib.data.real.spec import DatasetSpec, Label, Part, load_spec
 from course_lib.data.registry import register_dataset
+from course_lib.data.sources import SOURCES
 
 __all__: list[str] = []
 
-NAME, FOLDER = "DUTS", "DUTS"
 LAYOUT = """  DUTS/
     DUTS-TR/DUTS-TR-Image/ILSVRC2012_test_00000004.jpg ...   (10,553 training images)
     DUTS-TR/DUTS-TR-Mask/ILSVRC2012_test_00000004.png ...    (0 = background, 255 = salient object)
     DUTS-TE/DUTS-TE-Image/*.jpg, DUTS-TE/DUTS-TE-Mask/*.png  (5,019 test images)"""
 
 
-def _records(top, part: str) -> list[Record]:
-    images = require_dir(NAME, top / part / f"{part}-Image", LAYOUT, top)
-    masks = require_dir(NAME, top / part / f"{part}-Mask", LAYOUT, top)
-    return [
-        Record(id=m.group(1), image=p,
-               mask=require_file(NAME, masks / f"{m.group(1)}.png", f"the mask of {p.name}", LAYOUT))
-        for m, p in list_matching(NAME, images, r"(.+)\.jpe?g", LAYOUT)
-    ]
+def _part(part: str) -> Part:
+    """``DUTS-TR`` or ``DUTS-TE``: a folder of images and one of masks (each checked from ``DUTS/``)."""
+    return Part((f"{part}/{part}-Image",), r"(.+)\.jpe?g",
+                labels=(Label("mask", (f"{part}/{part}-Mask",), "{id}.png", "the mask"),))
+
+
+SPEC = DatasetSpec(SOURCES["duts"], LAYOUT, train=_part("DUTS-TR"), test=_part("DUTS-TE"))
 
 
 @register_dataset("duts")
-def duts(
-    split: str = "train",
-    root: str | os.PathLike | None = None,
-    val_fraction: float = 0.05,
-    seed: int = 0,
-    transform: Callable | None = None,
-    cache: bool = False,
-) -> RealSegmentationDataset:
+def duts(split: str = "train", root: str | os.PathLike | None = None, val_fraction: float = 0.05,
+         seed: int = 0, transform: Callable | None = None, cache: bool = False) -> RealSegmentationDataset:
     """DUTS samples: RGB image (own size) and salient-object ``mask`` {0,1}; ``test`` is DUTS-TE."""
-    split = check_split(NAME, split)
-    top = require_dir(NAME, dataset_dir(NAME, FOLDER, root), LAYOUT)
-    if split == "test":
-        records = _records(top, "DUTS-TE")
-    else:
-        records = seeded_split(_records(top, "DUTS-TR"), split, val_fraction, seed, NAME)
-    return RealSegmentationDataset(NAME, records, split=split, root=top, transform=transform, seed=seed,
-                                   cache=cache)
+    return load_spec(SPEC, split, root, val_fraction=val_fraction, seed=seed, transform=transform,
+                     cache=cache)

@@ -14,70 +14,37 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from course_lib.data.real.common import (
-    RealSegmentationDataset,
-    Record,
-    check_split,
-    dataset_dir,
-    list_matching,
-    require_dir,
-    require_file,
-    seeded_split,
-)
+from course_lib.data.real.common import RealSegmentationDataset
+from course_lib.data.real.spec import DatasetSpec, Label, Part, build, open_folder
 from course_lib.data.registry import register_dataset
+from course_lib.data.sources import SOURCES
 
 __all__: list[str] = []
 
-NAME, FOLDER = "ISBI2012", "isbi2012"
 LAYOUT = """  isbi2012/
     train/image/0.png ... 29.png    (512x512 greyscale)
     train/label/0.png ... 29.png    (0 = membrane, 255 = cell interior)
     test/0.png ... 29.png           (no labels)"""
 
+SPEC = DatasetSpec(
+    SOURCES["isbi2012"], LAYOUT,
+    train=Part(("train", "image"), r"\d+\.png", id="{head}",
+               labels=(Label("mask", ("train", "label"), "{name}", "the label"),)),
+    test=Part(("test",), r"\d+\.png", id="{head}"),  # no labels
+    image_mode="L", invert_mask=True, instances=True,  # the files mark membranes 0: our foreground
+)
+
 
 @register_dataset("isbi2012")
-def isbi2012(
-    split: str = "train",
-    root: str | os.PathLike | None = None,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    transform: Callable | None = None,
-    cache: bool = True,
-    unlabeled: bool = False,
-) -> RealSegmentationDataset:
+def isbi2012(split: str = "train", root: str | os.PathLike | None = None, val_fraction: float = 0.2,
+             seed: int = 0, transform: Callable | None = None, cache: bool = True,
+             unlabeled: bool = False) -> RealSegmentationDataset:
     """ISBI 2012 samples: image 1x512x512, ``mask`` (1 = membrane), ``instances`` (int64)."""
-    split = check_split(NAME, split)
-    top = dataset_dir(NAME, FOLDER, root)
-    require_dir(NAME, top, LAYOUT)
-    if split == "test":
-        if not unlabeled:
-            raise ValueError(
-                "ISBI2012: the 30 test images have no public labels (the challenge never released them), so "
-                "split='test' cannot be scored. Hold out labelled images with split='val', or pass "
-                "unlabeled=True to get image-only samples for prediction."
-            )
-        folder = require_dir(NAME, top / "test", LAYOUT, top)
-        records = [Record(id=p.stem, image=p) for _, p in list_matching(NAME, folder, r"\d+\.png", LAYOUT)]
-    else:
-        train = require_dir(NAME, top / "train", LAYOUT, top)
-        images = require_dir(NAME, train / "image", LAYOUT, train)
-        labels = require_dir(NAME, train / "label", LAYOUT, train)
-        records = [
-            Record(
-                id=p.stem, image=p, mask=require_file(NAME, labels / p.name, f"the label of {p.name}", LAYOUT)
-            )
-            for _, p in list_matching(NAME, images, r"\d+\.png", LAYOUT)
-        ]
-        records = seeded_split(records, split, val_fraction, seed, NAME)
-    return RealSegmentationDataset(
-        NAME,
-        records,
-        split=split,
-        root=top,
-        image_mode="L",
-        invert_mask=True,
-        instances=True,
-        transform=transform,
-        seed=seed,
-        cache=cache,
-    )
+    split, top = open_folder(SPEC, split, root)
+    if split == "test" and not unlabeled:
+        raise ValueError(
+            "ISBI2012: the 30 test images have no public labels (the challenge never released them), so "
+            "split='test' cannot be scored. Hold out labelled images with split='val', or pass "
+            "unlabeled=True to get image-only samples for prediction."
+        )
+    return build(SPEC, split, top, val_fraction=val_fraction, seed=seed, transform=transform, cache=cache)

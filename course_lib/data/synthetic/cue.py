@@ -18,18 +18,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from course_lib.data.registry import register_dataset
-from course_lib.data.synthetic.base import (
-    Knob,
-    Sample,
-    Shape,
-    Streams,
-    SyntheticDataset,
-    finish,
-    illumination,
-    sensor_noise,
-    smooth_noise,
-    soft_disk,
-)
+from course_lib.data.synthetic.base import Knob, Sample, Shape, Streams, SyntheticDataset, finish
+from course_lib.data.synthetic.draw import illumination, sensor_noise, smooth_noise, soft_disk
 
 __all__ = ["CUE_KNOBS", "synthetic_cue"]
 

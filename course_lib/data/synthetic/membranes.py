@@ -23,20 +23,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from course_lib.data.registry import register_dataset
-from course_lib.data.synthetic.base import (
-    Knob,
-    Sample,
-    Shape,
-    Streams,
-    SyntheticDataset,
-    as_hw,
-    finish,
-    fractal_noise,
-    illumination,
-    sensor_noise,
-    smooth_noise,
-    soft_disk,
-)
+from course_lib.data.synthetic.base import Knob, Sample, Shape, Streams, SyntheticDataset, as_hw, finish
+from course_lib.data.synthetic.draw import fractal_noise, illumination, sensor_noise, smooth_noise, soft_disk
 
 __all__ = ["MEMBRANE_KNOBS", "synthetic_membranes"]
 

@@ -16,14 +16,9 @@ import numpy as np
 from scipy import ndimage
 
 from course_lib.data.registry import register_dataset
-from course_lib.data.synthetic.base import (
+from course_lib.data.synthetic.base import Knob, Sample, Shape, Streams, SyntheticDataset, finish
+from course_lib.data.synthetic.draw import (
     SHAPE_FAMILIES,
-    Knob,
-    Sample,
-    Shape,
-    Streams,
-    SyntheticDataset,
-    finish,
     fractal_noise,
     illumination,
     sensor_noise,

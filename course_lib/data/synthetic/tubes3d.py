@@ -19,7 +19,7 @@ from scipy import ndimage
 from torch.utils.data import Dataset
 
 from course_lib.data.registry import register_dataset
-from course_lib.data.synthetic.base import DEFAULT_N, SPLITS, sample_streams
+from course_lib.data.synthetic.base import DEFAULT_N, check_index, check_split, sample_streams
 
 __all__ = ["TubeVolumes", "sparse_annotation_weight", "synthetic_tubes3d"]
 
@@ -108,8 +108,7 @@ class TubeVolumes(Dataset):
     def __init__(self, split: str = "train", n: int | None = None, size: int = 64, seed: int = 0,
                  annotate_every: int | None = None, unlabelled: str = "ignore", tubes: int = 4,
                  noise: float = 0.12) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"Unknown split {split!r} for {self.name}; use one of {', '.join(SPLITS)}.")
+        check_split(self.name, split)
         if not isinstance(size, (int, np.integer)) or size < 16:
             raise ValueError(f"size must be an int of at least 16 voxels (a cube's side), got {size!r}.")
         if unlabelled not in _UNLABELLED:
@@ -125,10 +124,7 @@ class TubeVolumes(Dataset):
         return self.n
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if not -self.n <= index < self.n:
-            raise IndexError(f"index {index} out of range for {self.name} {self.split!r} with {self.n} "
-                             "samples.")
-        index %= self.n
+        index = check_index(index, self.n, self.name, self.split)
         if index not in self._cache:
             image, mask, phase = _rendered(self.seed, self.split, index, self.size, self.tubes, self.noise)
             sample = {"image": image[None], "mask": mask.astype(np.float32)[None]}

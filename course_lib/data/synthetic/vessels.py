@@ -22,18 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 from course_lib.data.registry import register_dataset
-from course_lib.data.synthetic.base import (
-    Knob,
-    Sample,
-    Shape,
-    Streams,
-    SyntheticDataset,
-    finish,
-    fractal_noise,
-    illumination,
-    sensor_noise,
-    soft_disk,
-)
+from course_lib.data.synthetic.base import Knob, Sample, Shape, Streams, SyntheticDataset, finish
+from course_lib.data.synthetic.draw import fractal_noise, illumination, sensor_noise, soft_disk
 
 __all__ = ["VESSEL_KNOBS", "synthetic_vessels"]
 
