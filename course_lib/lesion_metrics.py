@@ -13,6 +13,9 @@ Dice. Radiologists count lesions. For each image:
 image. :func:`froc` repeats it over thresholds (the free-response ROC of lesion detection), and
 :func:`recall_at_fp` reads the recall a model reaches at a given number of false positives per image,
 which compares detectors at the same false-alarm rate instead of at one arbitrary threshold.
+:func:`froc_score` averages that recall over 1/8, 1/4, ..., 8 false positives per image, the usual
+one-number summary of a FROC curve in lesion detection (e.g. the LUNA16 challenge's CPM), which does not
+fall off a cliff when one model's false alarms sit just above a single chosen rate.
 Inputs are NumPy arrays or tensors, ``H x W``, ``1 x H x W`` or ``N x 1 x H x W``.
 """
 
@@ -24,7 +27,13 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-__all__ = ["froc", "lesion_detection", "recall_at_fp"]
+__all__ = ["FINE_THRESHOLDS", "FROC_RATES", "froc", "froc_score", "lesion_detection", "recall_at_fp"]
+
+#: The false-positive rates per image that :func:`froc_score` averages over.
+FROC_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Thresholds for a FROC curve that reaches low false-alarm rates: 0.05-0.95 and confident ones above.
+FINE_THRESHOLDS = np.concatenate([np.round(np.arange(0.05, 0.951, 0.05), 2),
+                                  [0.97, 0.98, 0.99, 0.995, 0.998, 0.999]])
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -124,3 +133,12 @@ def recall_at_fp(curve: dict[str, np.ndarray], fp_per_image: float) -> float:
                         f"'recall' and 'fp_per_image'), got {type(curve).__name__}.")
     ok = curve["fp_per_image"] <= fp_per_image
     return float(np.max(curve["recall"][ok])) if ok.any() else 0.0
+
+
+def froc_score(curve: dict[str, np.ndarray], rates: tuple[float, ...] = FROC_RATES) -> float:
+    """The mean of :func:`recall_at_fp` over ``rates`` false positives per image (default 1/8 to 8): the
+    average sensitivity along the FROC curve, a step-function reading (no interpolation between
+    thresholds; compute the curve with :data:`FINE_THRESHOLDS` so the low rates are reached)."""
+    if not rates or any(not isinstance(r, Real) or r < 0 for r in rates):
+        raise ValueError(f"rates are false positives per image, non-negative numbers; got {rates!r}.")
+    return float(np.mean([recall_at_fp(curve, float(r)) for r in rates]))

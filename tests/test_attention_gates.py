@@ -58,7 +58,7 @@ def test_same_gate_shapes_range_and_mismatch():
 
 
 def test_make_gate_rejects_unknown_variants():
-    with pytest.raises(ValueError, match=r"not one of \('same', 'grid'\)"):
+    with pytest.raises(ValueError, match=r"not one of \('same', 'grid', 'grid-open'\)"):
         cl.create_model("attention_unet", gate="oktay")
 
 
@@ -192,25 +192,26 @@ def test_lesion_protocol_on_a_tiny_plan_records_attention_and_summarises():
 
 
 def test_every_arm_is_compared_with_the_unet_on_paired_seeds(capsys):
-    """The chapter's verdict lines: each score of COMPARED_SCORES, Bonferroni over the four arms; false
+    """The chapter's verdict lines: each score of COMPARED_SCORES, Bonferroni over the five arms; false
     positives compared with lower is better; per-seed values in seed order."""
     from course_lib.protocols.sweep import ArmResult
 
     fp = {"U-Net": (7.25, 6.0, 9.5), "AttU-Net (same)": (7.625, 9.75, 5.375),
-          "AttU-Net (grid)": (5.0, 5.25, 6.375), "R2U-Net": (8.0, 5.625, 7.5),
+          "AttU-Net (grid)": (5.0, 5.25, 6.375), "AttU-Net (grid, α=1)": (6.0, 6.5, 8.0),
+          "R2U-Net": (8.0, 5.625, 7.5),
           "R2AttU-Net": (7.875, 6.0, 5.625)}
     results = [ArmResult(arm, seed, {"dice": 0.5 + 0.01 * seed, "recall": 0.8, "fp_per_image": fp[arm][seed],
-                                     "recall_at_4fp": 0.5}, 0, 0.0, None)
+                                     "froc": 0.5}, 0, 0.0, None)
                for seed in (2, 0, 1) for arm in lesions.ARMS]
-    assert [k for k, *_ in lesions.COMPARED_SCORES] == ["dice", "recall", "fp_per_image", "recall_at_4fp"]
+    assert [k for k, *_ in lesions.COMPARED_SCORES] == ["dice", "recall", "fp_per_image", "froc"]
     key, metric, higher, digits = lesions.COMPARED_SCORES[2]
     lines = cl.stats.compare_to_baseline(results, "U-Net", key, metric=metric, higher_is_better=higher,
                                          budget="240 steps of 4 patches", digits=digits)
     out = capsys.readouterr().out
-    assert len(lines) == 4 and all(c.comparisons == 4 and not c.higher_is_better for c in lines)
+    assert len(lines) == 5 and all(c.comparisons == 5 and not c.higher_is_better for c in lines)
     grid = next(c for c in lines if c.a == "AttU-Net (grid)")
-    assert grid.line() == ("AttU-Net (grid) vs U-Net, FP per image, lower is better: −2.04 [−8.19, +4.10] "
-                           "(98.75 % t-interval, Bonferroni over 4, 3 paired seeds): no difference detected "
+    assert grid.line() == ("AttU-Net (grid) vs U-Net, FP per image, lower is better: −2.04 [−8.92, +4.84] "
+                           "(99 % t-interval, Bonferroni over 5, 3 paired seeds): no difference detected "
                            "at 240 steps of 4 patches")
     assert grid.line() in out
     table = lesions.format_per_seed(results, "fp_per_image").splitlines()
@@ -272,3 +273,60 @@ def test_drive_prediction_pads_for_models_without_pad_input():
         model(images)
     prob = drive.predict_images(model, images, flips=True)
     assert prob.shape == (1, 1, 45, 38) and 0 <= float(prob.min()) <= float(prob.max()) <= 1
+
+
+def test_open_grid_gate_is_the_grid_gate_without_gating():
+    """The control keeps W + BN on the skip, ignores g, and reports coefficients of exactly 1."""
+    gate = cl.blocks.attention.make_gate("grid-open", 16, 8)
+    grid = cl.blocks.attention.make_gate("grid", 16, 8)
+    x, g = torch.randn(2, 8, 10, 10), torch.randn(2, 16, 5, 5)
+    gate.W.load_state_dict(grid.W.state_dict())
+    gate.eval()
+    assert torch.allclose(gate(x, g), gate.W(x))
+    assert torch.equal(gate.last_attention, torch.ones(2, 1, 10, 10))
+    assert sum(p.numel() for p in gate.parameters()) == sum(p.numel() for p in grid.W.parameters())
+    model = cl.create_model("attention_unet", in_channels=1, widths=(4, 8, 16), gate="grid-open")
+    assert model(torch.randn(1, 1, 32, 32)).shape == (1, 1, 32, 32)
+    with pytest.raises(ValueError, match="grid-open"):
+        cl.create_model("attention_unet", in_channels=1, widths=(4, 8, 16), gate="open")
+
+
+def test_froc_score_averages_recall_over_false_alarm_rates():
+    """Mean of recall_at_fp at 1/8 ... 8 FP per image, computed directly; a cliff at one rate moves it
+    by one seventh, not all the way."""
+    curve = {"thresholds": np.array([0.3, 0.6, 0.9]), "recall": np.array([1.0, 0.75, 0.5]),
+             "fp_per_image": np.array([6.0, 1.5, 0.2])}
+    expected = np.mean([0, 0.5, 0.5, 0.5, 0.75, 0.75, 1.0])  # rates 1/8, 1/4, 1/2, 1, 2, 4, 8
+    assert lesion_metrics.froc_score(curve) == pytest.approx(expected)
+    assert lesion_metrics.froc_score(curve, (8.0,)) == 1.0
+    with pytest.raises(ValueError, match="false positives per image"):
+        lesion_metrics.froc_score(curve, (-1.0,))
+
+
+def test_median_gain_image_picks_the_typical_image():
+    masks = torch.zeros(3, 1, 8, 8)
+    masks[:, :, 2:6, 2:6] = 1
+    b = masks.clone()
+    a = masks.clone()
+    a[0] = 0                      # A loses image 0 (gain -1)
+    b[2, :, 2:4] = 0              # B misses half of image 2 (A gains there)
+    index, gains = lesions.median_gain_image(a, b, masks)
+    assert index == 1 and gains[1] == 0 and gains[0] < 0 < gains[2]
+
+
+def test_border_frame_tells_padding_from_image():
+    """A gate whose map is brighter on the outermost ring than inside it: padding the image moves that
+    frame to the new border when it comes from zero padding. On an untrained model: the outermost ring
+    of the finest map is computed directly here."""
+    model = cl.create_model("attention_unet", in_channels=1, widths=(4, 8, 16), gate="grid")
+    images = torch.rand(2, 1, 32, 32)
+    rows = lesions.border_frame(model, images, pad=8)
+    assert [r["size"] for r in rows] == [32, 16]
+    model.eval()
+    with torch.no_grad():
+        model(images)
+    finest = model.attention_maps()[-1]
+    edge = torch.cat([finest[..., 0, :].flatten(), finest[..., -1, :].flatten(),
+                      finest[..., 1:-1, 0].flatten(), finest[..., 1:-1, -1].flatten()])
+    assert rows[0]["edge"] == pytest.approx(float(edge.mean()), abs=1e-6)
+    assert all(0 <= r[k] <= 1 for r in rows for k in ("edge", "inside", "edge_padded", "new_edge"))

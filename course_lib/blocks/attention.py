@@ -16,6 +16,9 @@ upsampled to ``x``'s size::
     q   = ReLU(theta(x) + phi(g))      (theta: 2x2 conv, stride 2, down to g's grid; phi: 1x1 conv)
     a   = up(sigmoid(psi q))           (resampled bilinearly to x's size)
     out = BN(W (a * x))                (W: 1x1 conv)
+
+:class:`OpenGridGate` is the control that isolates the gating: the grid gate with ``a`` fixed at 1, so
+only ``BN(W x)`` remains (chapter 07 trains it beside the grid gate).
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ import torch.nn.functional as F
 
 from course_lib.blocks.conv import ConvNormAct, UpConcat
 
-__all__ = ["GATE_VARIANTS", "AttentionGate", "AttentionUpConcat", "GridAttentionGate", "make_gate",
-           "with_conv_bias"]
+__all__ = ["GATE_VARIANTS", "AttentionGate", "AttentionUpConcat", "GridAttentionGate", "OpenGridGate",
+           "make_gate", "with_conv_bias"]
 
-GATE_VARIANTS = ("same", "grid")
+GATE_VARIANTS = ("same", "grid", "grid-open")
 
 
 def with_conv_bias(module: nn.Module) -> nn.Module:
@@ -140,16 +143,40 @@ class GridAttentionGate(nn.Module):
         return self.W(x * alpha)
 
 
+class OpenGridGate(nn.Module):
+    """The grid gate's control: ``forward(x, g) -> BN(W x)``, the coefficients fixed at 1 and ``g`` unused.
+
+    It keeps what :class:`GridAttentionGate` adds besides gating (the 1x1 conv ``W`` and its BatchNorm on
+    the skip), so that "grid gate against this" measures the gating alone. ``last_attention`` is all ones.
+    """
+
+    coarse_gating = True  # wired like the grid gate; g is ignored
+
+    def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int | None = None) -> None:
+        super().__init__()
+        self.W = nn.Sequential(nn.Conv2d(skip_channels, skip_channels, kernel_size=1),
+                               nn.BatchNorm2d(skip_channels))
+        self.last_attention: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        self.last_attention = torch.ones_like(x[:, :1])
+        return self.W(x)
+
+
 def make_gate(variant: str, gate_channels: int, skip_channels: int,
-              inter_channels: int | None = None) -> AttentionGate | GridAttentionGate:
-    """``"same"`` -> :class:`AttentionGate` (g upsampled first), ``"grid"`` -> :class:`GridAttentionGate`."""
+              inter_channels: int | None = None) -> AttentionGate | GridAttentionGate | OpenGridGate:
+    """``"same"`` -> :class:`AttentionGate` (g upsampled first), ``"grid"`` -> :class:`GridAttentionGate`,
+    ``"grid-open"`` -> :class:`OpenGridGate` (the grid gate's W without the gating: a control)."""
     if variant == "same":
         return AttentionGate(gate_channels, skip_channels, inter_channels)
     if variant == "grid":
         return GridAttentionGate(gate_channels, skip_channels, inter_channels)
+    if variant == "grid-open":
+        return OpenGridGate(gate_channels, skip_channels, inter_channels)
     raise ValueError(f"gate={variant!r} is not one of {GATE_VARIANTS}: 'same' gates at the skip's "
                      "resolution with g upsampled (the widely used variant), 'grid' is Oktay et al.'s "
-                     "grid attention with g one level coarser.")
+                     "grid attention with g one level coarser, 'grid-open' is the grid gate with its "
+                     "coefficients fixed at 1 (a control).")
 
 
 class AttentionUpConcat(UpConcat):
@@ -159,7 +186,8 @@ class AttentionUpConcat(UpConcat):
     :class:`GridAttentionGate`. Padded networks only (the skip must have the upsampled size).
     """
 
-    def __init__(self, up: nn.Module, block: nn.Module, gate: AttentionGate | GridAttentionGate) -> None:
+    def __init__(self, up: nn.Module, block: nn.Module,
+                 gate: AttentionGate | GridAttentionGate | OpenGridGate) -> None:
         super().__init__(up, block)
         self.gate = gate
 

@@ -1,11 +1,12 @@
 """Chapter 10 (the whole family) exercise checkers: a new unit for the generic U-Net, registered by name;
-the Pareto front of a leaderboard; the sparse-annotation loss of the 3D U-Net."""
+the Pareto front of a leaderboard; the sparse-annotation loss of the 3D U-Net, plain and class-balanced."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from course_lib.blocks.se import SEBlock
 from course_lib.exercises import call_answer as _call
@@ -118,3 +119,93 @@ def check_masked_bce(fn: Callable[..., torch.Tensor]) -> None:
     raise AssertionError(f"expected {float(expected):.5f}, got {float(got):.5f}: "
                          "sum(w * bce_with_logits) / sum(w).")
 
+
+
+def _balanced_sparse(logits: torch.Tensor, mask: torch.Tensor, labelled: torch.Tensor, *,
+                     count_all: bool = False, zero_unlabelled: bool = True, inverse: bool = True,
+                     normalise: str = "weights") -> torch.Tensor:
+    """The class-balanced sparse loss and the usual ways to get it wrong (keyword switches)."""
+    per_voxel = F.binary_cross_entropy_with_logits(logits, mask, reduction="none")
+    counted = torch.ones_like(labelled) if count_all else labelled
+    n_fg, n_bg = (counted * mask).sum(), (counted * (1 - mask)).sum()
+    if inverse:
+        w_fg = 1 / n_fg if n_fg > 0 else torch.zeros(())
+        w_bg = 1 / n_bg if n_bg > 0 else torch.zeros(())
+    else:
+        w_fg, w_bg = n_fg, n_bg
+    weight = mask * w_fg + (1 - mask) * w_bg
+    if zero_unlabelled:
+        weight = weight * labelled
+    total = (weight * per_voxel).sum()
+    return {"weights": total / weight.sum(), "sum": total, "voxels": total / weight.numel()}[normalise]
+
+
+@exercise("10.balanced_sparse_bce")
+def check_balanced_sparse_bce(fn: Callable[..., torch.Tensor]) -> None:
+    """``fn(logits, mask, labelled) -> loss``: BCE with logits over the labelled voxels only, each class
+    weighted by the inverse of its count among the LABELLED voxels (w = labelled / n_class, L = sum w l /
+    sum w: the mean of the foreground's and the background's mean loss), for N x 1 x D x H x W volumes."""
+    g = torch.Generator().manual_seed(33)
+    shape = (2, 1, 8, 8, 8)
+    mask = (torch.rand(shape, generator=g) > 0.85).float()
+    mask[..., 2:5, 3:6, 3:6] = 1  # a labelled object, so the labelled slices hold both classes
+    labelled = torch.zeros(shape)
+    labelled[:, :, ::3] = 1        # every third slice annotated
+    labelled[:, :, :, ::4] = 1     # and every fourth along another axis
+    cases = [("random logits", torch.randn(shape, generator=g) * 3, mask, labelled)]
+    saturated = torch.where(mask > 0, -1.0, 1.0) * (torch.rand(shape, generator=g) * 40 + 10)
+    saturated = torch.where(torch.rand(shape, generator=g) > 0.7, saturated, -saturated)
+    cases.append(("logits of +-10 to +-50", saturated, mask, labelled))
+    background_only = labelled * (1 - mask)  # annotations that happen to hold no foreground at all
+    cases.append(("labelled voxels all background", torch.randn(shape, generator=g), mask, background_only))
+    for what, logits, m, lab in cases:
+        got = _call(fn, logits, m, lab)
+        assert isinstance(got, torch.Tensor) and got.dim() == 0, "return one scalar tensor."
+        if not torch.isfinite(got):
+            raise AssertionError(f"{what}: your loss is {float(got)}. When the labelled voxels hold no "
+                                 "foreground, the foreground's weight 1 / 0 must not poison the sum: give a "
+                                 "class with no labelled voxel weight 0 (or clamp its count at 1).")
+        expected = _balanced_sparse(logits, m, lab)
+        if torch.allclose(got, expected, rtol=1e-4):
+            flipped = torch.where(lab > 0, m, 1 - m)  # other labels where nobody annotated
+            again = _call(fn, logits, flipped, lab)
+            assert torch.allclose(again, got, rtol=1e-5), (
+                "changing the mask where nothing is labelled changed your loss: unlabelled voxels must not "
+                "count, neither in the loss nor in the class counts.")
+            continue
+        per_voxel = F.binary_cross_entropy_with_logits(logits, m, reduction="none")
+        probs_bce = F.binary_cross_entropy(torch.sigmoid(logits), m, reduction="none")
+        n_fg, n_bg = (lab * m).sum(), (lab * (1 - m)).sum()
+        sigmoid_version = sum((probs_bce * lab * c).sum() / n.clamp_min(1)
+                              for c, n in ((m, n_fg), (1 - m, n_bg)))
+        sigmoid_version = sigmoid_version / ((n_fg > 0).float() + (n_bg > 0).float())
+        mistakes = {
+            "that is section 3's masked loss without the class weights (every labelled voxel counts the "
+            "same), so the frequent background dominates. Weight each labelled voxel by 1 / (the number of "
+            "labelled voxels of its class)": (per_voxel * lab).sum() / lab.sum(),
+            "you counted the classes over ALL voxels; the unlabelled ones are unknown (the mask there holds "
+            "whatever the annotator left, usually background). Count foreground and background among the "
+            "labelled voxels only": _balanced_sparse(logits, m, lab, count_all=True),
+            "the unlabelled voxels are in the loss: multiply the weight by `labelled` (0 where nobody "
+            "annotated), then count the classes among the labelled voxels": _balanced_sparse(
+                logits, m, lab, count_all=True, zero_unlabelled=False),
+            "the unlabelled voxels were trained as background (0 in the mask, weight 1): the mistake of "
+            "section 3, which teaches the network to miss. Give them weight 0": _balanced_sparse(
+                logits, m * lab, torch.ones_like(lab), zero_unlabelled=False),
+            "the weights grow with the class count, which favours the frequent class even more; weight by "
+            "the INVERSE count, 1 / n_class": _balanced_sparse(logits, m, lab, inverse=False),
+            "you summed the classes' mean losses; average them (divide sum(w * bce) by sum(w)), so the loss "
+            "keeps one class's scale": _balanced_sparse(logits, m, lab, normalise="sum"),
+            "you divided by the number of voxels; divide sum(w * bce) by sum(w), or the loss shrinks with "
+            "the size of the volume": _balanced_sparse(logits, m, lab, normalise="voxels"),
+            "sigmoid + binary_cross_entropy: at logits of +-40 the probability rounds to 0 or 1 and BCE "
+            "clamps log 0 at -100; use binary_cross_entropy_with_logits on the logits (course bug 8)":
+                sigmoid_version,
+        }
+        for hint, wrong in mistakes.items():
+            if torch.isfinite(wrong) and torch.allclose(got, wrong, rtol=1e-4):
+                raise AssertionError(f"{what}: {hint}.")
+        raise AssertionError(
+            f"{what}: expected {float(expected):.5f}, got {float(got):.5f}. w = labelled * (mask / n_fg + "
+            "(1 - mask) / n_bg), with n_fg and n_bg counted over the labelled voxels (a class that has none "
+            "gets weight 0); loss = sum(w * bce_with_logits) / sum(w).")

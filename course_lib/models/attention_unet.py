@@ -57,7 +57,9 @@ class AttentionUNet(nn.Module):
         attention: put an attention gate on every skip connection.
         gate: ``"same"`` (:class:`~course_lib.blocks.attention.AttentionGate`, g upsampled to the skip's
             size; the default) or ``"grid"`` (:class:`~course_lib.blocks.attention.GridAttentionGate`,
-            g one level coarser, as in the paper's code).
+            g one level coarser, as in the paper's code), or ``"grid-open"``
+            (:class:`~course_lib.blocks.attention.OpenGridGate`: the grid gate's ``W`` with the
+            coefficients fixed at 1, the control that isolates the gating).
         unit: ``unit(in, out) -> nn.Module``, the conv unit of every level (default: the reference
             double conv with biases).
 
@@ -94,7 +96,7 @@ class AttentionUNet(nn.Module):
             w = widths[i]
             up = with_conv_bias(UpsampleConv(widths[i + 1], w, mode="nearest"))
             block = unit(2 * w, w)
-            g_channels = widths[i + 1] if gate == "grid" else w
+            g_channels = w if gate == "same" else widths[i + 1]
             steps.append(AttentionUpConcat(up, block, make_gate(gate, g_channels, w, w // 2)) if attention
                          else UpConcat(up, block))
         self.decoder = nn.ModuleList(steps)

@@ -19,6 +19,7 @@ teaches: the gates on the skips (``same`` or ``grid``) and the recurrent residua
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,7 @@ from torch.utils.data import Dataset, Subset
 from course_lib import config, engine
 from course_lib.data import load as load_dataset
 from course_lib.data import transforms as T
-from course_lib.lesion_metrics import froc, lesion_detection, recall_at_fp
+from course_lib.lesion_metrics import FINE_THRESHOLDS, froc, froc_score, lesion_detection, recall_at_fp
 from course_lib.metrics import segmentation_scores
 from course_lib.models import create_model
 from course_lib.protocols import sweep
@@ -47,16 +48,22 @@ __all__ = [
     "AttentionRecorder",
     "LesionData",
     "LesionPlan",
+    "NormModeDice",
     "attention_by_region",
+    "border_frame",
     "budget_text",
     "compare_arms",
     "format_per_seed",
     "format_summary",
     "load_lesion_data",
     "make_arm_model",
+    "median_gain_image",
+    "norm_mode_runs",
+    "per_image_dice",
     "plan_for",
     "step_statistics",
     "summarise",
+    "train_arm",
 ]
 
 #: arm name -> (registry name, configuration); all share the AttentionUNet skeleton.
@@ -64,6 +71,7 @@ ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     "U-Net": ("attention_unet", {"attention": False}),
     "AttU-Net (same)": ("attention_unet", {"gate": "same"}),
     "AttU-Net (grid)": ("attention_unet", {"gate": "grid"}),
+    "AttU-Net (grid, α=1)": ("attention_unet", {"gate": "grid-open"}),
     "R2U-Net": ("r2unet", {"t": 2, "step_norm": True}),
     "R2AttU-Net": ("r2attunet", {"t": 2, "step_norm": True}),
 }
@@ -73,11 +81,12 @@ EXTRA_ARMS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 #: The scores every arm is compared on against the U-Net: (key, name in the verdict line, higher is
 #: better, digits printed). False positives per image are multiples of 1 / (validation images).
+#: ``froc``: lesion recall averaged over 1/8 to 8 false positives per image (FROC sensitivity).
 COMPARED_SCORES: tuple[tuple[str, str, bool, int], ...] = (
     ("dice", "Dice", True, 3),
     ("recall", "lesion recall", True, 3),
     ("fp_per_image", "FP per image", False, 2),
-    ("recall_at_4fp", "recall at ≤ 4 FP per image", True, 3),
+    ("froc", "FROC sensitivity (1/8-8 FP per image)", True, 3),
 )
 #: The recurrent arms use one BatchNorm per unrolled step: the reference's shared BatchNorm averages
 #: the statistics of the t + 1 steps, and the model then fails in eval mode (chapter 07, section 5).
@@ -200,6 +209,39 @@ def attention_by_region(recorder: AttentionRecorder, masks: torch.Tensor,
 
 
 @torch.no_grad()
+def border_frame(model: nn.Module, images: torch.Tensor, pad: int = 16) -> list[dict[str, float]]:
+    """Is a frame along the border of an attention map the image or the zero padding? Per gate (finest
+    first): the mean coefficient on the map's outermost ring (``edge``) and the ring inside it (``inside``);
+    then the same after padding ``images`` by ``pad`` px of their corner value (air): on those same pixels
+    (``edge_padded``, now interior) and on the new outermost ring (``new_edge``). A frame that moves to the
+    new border comes from the padding; one that stays is in the image. ``pad``: a multiple of 2^depth."""
+    was_training = model.training
+    model.eval()
+    try:
+        model(images)
+        plain = list(reversed(model.attention_maps()))
+        background = float(images[..., :2, :2].mean())
+        model(torch.nn.functional.pad(images, (pad,) * 4, value=background))
+        padded = list(reversed(model.attention_maps()))
+    finally:
+        model.train(was_training)
+
+    def ring(alpha: torch.Tensor, k: int) -> float:  # pixels exactly k from the map's border
+        h, w = alpha.shape[-2:]
+        i, j = torch.arange(h)[:, None], torch.arange(w)[None, :]
+        distance = torch.minimum(torch.minimum(i, h - 1 - i), torch.minimum(j, w - 1 - j))
+        return float(alpha[..., distance == k].mean())
+
+    rows = []
+    for alpha, alpha_padded in zip(plain, padded, strict=True):
+        p = pad * alpha.shape[-1] // images.shape[-1]
+        moved = alpha_padded[..., p:alpha_padded.shape[-2] - p, p:alpha_padded.shape[-1] - p]
+        rows.append({"size": alpha.shape[-1], "edge": ring(alpha, 0), "inside": ring(alpha, 1),
+                     "edge_padded": ring(moved, 0), "new_edge": ring(alpha_padded, 0)})
+    return rows
+
+
+@torch.no_grad()
 def step_statistics(layer: nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
     """For a shared-BatchNorm :class:`~course_lib.blocks.recurrent.RecurrentConv`: the per-channel mean
     of the BatchNorm's input at each unrolled step on ``x`` (``steps``: (t + 1) x C), and the running mean
@@ -218,46 +260,117 @@ def _score(model: nn.Module, data: LesionData) -> tuple[dict[str, float], torch.
     prob = engine.predict(model, images)
     scores = segmentation_scores(prob, masks)
     detection = lesion_detection(prob, masks)
-    curve = froc(prob, masks)
+    curve = froc(prob, masks, FINE_THRESHOLDS)
     return {"dice": scores["dice"], "iou": scores["iou"], "recall": detection["recall"],
             "fp_per_image": detection["fp_per_image"], "lesions": detection["lesions"],
-            "recall_at_1fp": recall_at_fp(curve, 1.0), "recall_at_4fp": recall_at_fp(curve, 4.0)}, prob
+            "recall_at_1fp": recall_at_fp(curve, 1.0), "recall_at_4fp": recall_at_fp(curve, 4.0),
+            "froc": froc_score(curve)}, prob
+
+
+def train_arm(data: LesionData, arm: str, seed: int, record_images: torch.Tensor | None = None,
+              device: str | torch.device | None = None, callbacks: Sequence[Any] = (),
+              steps: int | None = None) -> ArmResult:
+    """One run of the chapter's protocol: ``arm`` from ``seed`` on the seed's patches (Adam + cosine decay,
+    BCE + Dice, channels-last), scored on the validation images. ``steps`` overrides the plan's budget
+    (same steps per epoch, more epochs); ``callbacks`` are added to the engine's."""
+    plan = data.plan
+    per_epoch = max(1, plan.steps // plan.epochs)
+    epochs = plan.epochs if steps is None else max(1, steps // per_epoch)
+    model = make_arm_model(arm, plan.widths, seed=seed)
+    recorder = None
+    extra: list[Any] = [CosineLR(plan.lr), *callbacks]
+    if record_images is not None and getattr(model, "attention", False) and model.gate_variant != "grid-open":
+        recorder = AttentionRecorder(record_images)
+        extra.append(recorder)
+    start = time.perf_counter()
+    history = engine.fit(model, data.patches(seed), None, epochs=epochs, batch_size=plan.batch_size,
+                         lr=plan.lr, loss="bce_dice", seed=seed, device=device, progress=False,
+                         max_steps_per_epoch=per_epoch, callbacks=extra, channels_last=True)
+    seconds = time.perf_counter() - start
+    scores, prob = _score(model, data)
+    return ArmResult(arm, seed, scores, sum(p.numel() for p in model.parameters()), seconds, history,
+                     model, recorder, prob)
 
 
 def compare_arms(data: LesionData, arms: Sequence[str] = tuple(ARMS), seeds: Sequence[int] | None = None,
                  record_images: torch.Tensor | None = None, keep_seed: int | None = None,
                  device: str | torch.device | None = None, progress: bool = True) -> list[ArmResult]:
-    """Train every arm with every seed (same patches per seed, same steps, Adam + cosine decay, BCE + Dice;
-    channels-last memory format, 10-15 % faster on a CPU here).
+    """Train every arm with every seed (:func:`train_arm`: same patches per seed, same steps, Adam + cosine
+    decay, BCE + Dice; channels-last memory format, 10-15 % faster on a CPU here).
 
     ``record_images``: gated arms record their attention maps on them (an :class:`AttentionRecorder`).
     ``keep_seed``: the runs of that seed keep their model and validation probabilities (for figures).
     A ``COURSE_MAX_STEPS`` rehearsal trains the first seed only.
     """
-    plan = data.plan
-    per_epoch = max(1, plan.steps // plan.epochs)
-
     def train(arm: str, seed: int) -> ArmResult:
-        model = make_arm_model(arm, plan.widths, seed=seed)
-        recorder = None
-        callbacks: list[Any] = [CosineLR(plan.lr)]
-        if record_images is not None and hasattr(model, "attention_maps") and model.attention:
-            recorder = AttentionRecorder(record_images)
-            callbacks.append(recorder)
-        start = time.perf_counter()
-        history = engine.fit(model, data.patches(seed), None, epochs=plan.epochs, batch_size=plan.batch_size,
-                             lr=plan.lr, loss="bce_dice", seed=seed, device=device, progress=False,
-                             max_steps_per_epoch=per_epoch, callbacks=callbacks, channels_last=True)
-        seconds = time.perf_counter() - start
-        scores, prob = _score(model, data)
-        return ArmResult(arm, seed, scores, sum(p.numel() for p in model.parameters()), seconds, history,
-                         model, recorder, prob)
+        return train_arm(data, arm, seed, record_images, device)
 
+    plan = data.plan
     return run_sweep(arms, plan.seeds if seeds is None else seeds, train, keep_seed, progress)
 
 
+class NormModeDice:
+    """Engine callback: validation Dice after every epoch twice, in eval mode (BatchNorm's running
+    statistics) and with each batch's own statistics (a copy of the model in training mode, so the
+    running statistics are left alone). ``epochs``, ``eval_dice`` and ``batch_dice`` are parallel lists."""
+
+    def __init__(self, images: torch.Tensor, masks: torch.Tensor) -> None:
+        self.images, self.masks = images, masks
+        self.epochs: list[int] = []
+        self.eval_dice: list[float] = []
+        self.batch_dice: list[float] = []
+
+    @torch.no_grad()
+    def on_epoch_end(self, ctx: engine.EpochContext) -> None:
+        model = ctx.model
+        images = self.images.to(next(model.parameters()).device)
+        was_training = model.training
+        model.eval()
+        try:
+            eval_prob = torch.sigmoid(model(images)).cpu()
+        finally:
+            model.train(was_training)
+        batch_prob = torch.sigmoid(copy.deepcopy(model).train()(images)).cpu()
+        self.epochs.append(ctx.epoch)
+        self.eval_dice.append(segmentation_scores(eval_prob, self.masks)["dice"])
+        self.batch_dice.append(segmentation_scores(batch_prob, self.masks)["dice"])
+
+
+def norm_mode_runs(data: LesionData, arm: str = "R2U-Net (shared BN)", seeds: Sequence[int] | None = None,
+                   steps: int | None = None, keep_seed: int | None = None,
+                   progress: bool = True) -> list[ArmResult]:
+    """``arm`` trained with every seed (``steps`` optimizer steps, default the plan's), each run's
+    validation Dice in eval mode and with batch statistics after every epoch (``recorder``: a
+    :class:`NormModeDice`); ``scores["dice_batch_stats"]`` is the last epoch's batch-statistics Dice."""
+    images, masks = data.val_batch()
+
+    def train(name: str, seed: int) -> ArmResult:
+        curve = NormModeDice(images, masks)
+        result = train_arm(data, name, seed, callbacks=[curve], steps=steps)
+        result.scores["dice_batch_stats"] = curve.batch_dice[-1]
+        result.recorder = curve
+        return result
+
+    plan = data.plan
+    return run_sweep([arm], plan.seeds if seeds is None else seeds, train, keep_seed, progress)
+
+
+def per_image_dice(prob: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
+    """Dice of each image of a batch (N x 1 x H x W probabilities, thresholded at 0.5)."""
+    return np.array([segmentation_scores(p[None], m[None])["dice"] for p, m in zip(prob, masks, strict=True)])
+
+
+def median_gain_image(prob_a: torch.Tensor, prob_b: torch.Tensor,
+                      masks: torch.Tensor) -> tuple[int, np.ndarray]:
+    """The image on which model A's per-image Dice gain over model B is the median one (the lower median
+    for an even count), and all the gains: a rule that picks a typical image, not a flattering one."""
+    gains = per_image_dice(prob_a, masks) - per_image_dice(prob_b, masks)
+    order = np.argsort(gains, kind="stable")
+    return int(order[(len(gains) - 1) // 2]), gains
+
+
 def summarise(results: Sequence[ArmResult],
-              keys: Sequence[str] = ("dice", "iou", "recall", "fp_per_image", "recall_at_4fp"),
+              keys: Sequence[str] = ("dice", "iou", "recall", "fp_per_image", "froc"),
               ) -> dict[str, dict[str, Any]]:
     """:func:`course_lib.protocols.sweep.summarise` with the lesion scores."""
     return sweep.summarise(results, keys)
@@ -265,13 +378,13 @@ def summarise(results: Sequence[ArmResult],
 
 def format_summary(summary: Mapping[str, Mapping[str, Any]]) -> str:
     """The summary as a fixed-width table: mean +- std over seeds."""
-    head = (f"{'arm':<17} {'params':>8} {'s/step':>7} {'Dice':>13} {'IoU':>13} {'lesion recall':>14} "
-            f"{'FP / image':>11} {'recall@4FP':>13}")
+    head = (f"{'arm':<20} {'params':>8} {'s/step':>7} {'Dice':>13} {'IoU':>13} {'lesion recall':>14} "
+            f"{'FP / image':>11} {'FROC':>13}")
     lines = [head]
     for arm, row in summary.items():
-        cells = [f"{row[k][0]:.3f} ± {row[k][1]:.3f}" for k in ("dice", "iou", "recall", "recall_at_4fp")]
+        cells = [f"{row[k][0]:.3f} ± {row[k][1]:.3f}" for k in ("dice", "iou", "recall", "froc")]
         fp = row["fp_per_image"]
-        lines.append(f"{arm:<17} {row['parameters']:>8,} {row['step_seconds']:>7.3f} {cells[0]:>13} "
+        lines.append(f"{arm:<20} {row['parameters']:>8,} {row['step_seconds']:>7.3f} {cells[0]:>13} "
                      f"{cells[1]:>13} {cells[2]:>14} {fp[0]:>5.1f} ± {fp[1]:<3.1f} {cells[3]:>13}")
     return "\n".join(lines)
 

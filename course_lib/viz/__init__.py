@@ -29,6 +29,7 @@ from course_lib.viz.attention import (
     draw_recurrent_unrolled,
     plot_arm_scores,
     plot_attention_grid,
+    plot_norm_modes,
 )
 from course_lib.viz.curves import (
     compare_bars,
@@ -97,6 +98,7 @@ __all__ = [
     "plot_instances",
     "plot_keep_prob_schedule",
     "plot_learning_curves",
+    "plot_norm_modes",
     "plot_overlap_tile",
     "plot_pareto",
     "plot_pr_curves",

@@ -27,9 +27,10 @@ from course_lib.viz._style import (
 )
 
 __all__ = ["attention_overlay", "draw_gated_unet", "draw_recurrent_unrolled", "plot_arm_scores",
-           "plot_attention_grid"]
+           "plot_attention_grid", "plot_norm_modes"]
 
-_GATE_NAMES = {"AttentionGate": "gate (same)", "GridAttentionGate": "gate (grid)"}
+_GATE_NAMES = {"AttentionGate": "gate (same)", "GridAttentionGate": "gate (grid)",
+               "OpenGridGate": "W only (α = 1)"}
 
 
 def attention_overlay(ax: Axes, image: Any, alpha: Any, mask: Any | None = None, title: str | None = None,
@@ -81,7 +82,7 @@ def plot_attention_grid(maps: Sequence[Sequence[torch.Tensor]], epochs: Sequence
 
 @styled
 def plot_arm_scores(results: Sequence[Any],
-                    keys: Sequence[str] = ("dice", "recall", "fp_per_image", "recall_at_4fp"),
+                    keys: Sequence[str] = ("dice", "recall", "fp_per_image", "froc"),
                     labels: Mapping[str, str] | None = None) -> Figure:
     """One panel per score: the mean over seeds as a bar, each seed as a dot, +-1 std as an error bar.
 
@@ -90,6 +91,7 @@ def plot_arm_scores(results: Sequence[Any],
     labels = {"dice": "Dice", "iou": "IoU", "recall": "lesion recall",
               "fp_per_image": "false positives / image",
               "recall_at_1fp": "recall at ≤ 1 FP / image", "recall_at_4fp": "recall at ≤ 4 FP / image",
+              "froc": "FROC: mean recall, 1/8-8 FP / image",
               **(labels or {})}
     arms = list(dict.fromkeys(r.arm for r in results))
     fig, axes = new_figure(1, len(keys), panel=(4.2, 4.4))
@@ -106,6 +108,24 @@ def plot_arm_scores(results: Sequence[Any],
         ax.set_title(labels.get(key, key))
         ax.grid(axis="x", visible=False)
     fig.suptitle("mean (bar) ± std (line) over seeds; dots: single seeds", fontsize=13, fontweight="normal")
+    return fig
+
+
+def plot_norm_modes(results: Sequence[Any]) -> Figure:
+    """Validation Dice after each epoch in eval mode (solid) and with batch statistics (dashed), one colour
+    per seed: the runs of :func:`course_lib.protocols.lesions.norm_mode_runs` (``recorder``: NormModeDice)."""
+    fig, axes = new_figure(1, 1, panel=(7.2, 3.6))
+    ax = axes[0][0]
+    for i, run in enumerate(results):
+        curve, colour = run.recorder, ARM_COLOURS[i % len(ARM_COLOURS)]
+        ax.plot(curve.epochs, curve.batch_dice, "--o", color=colour,
+                label=f"seed {run.seed}: batch statistics")
+        ax.plot(curve.epochs, curve.eval_dice, "-s", color=colour, label=f"seed {run.seed}: eval mode")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation Dice")
+    ax.set_ylim(-0.02, 1.0)
+    ax.legend(fontsize=10, ncols=2, loc="upper left")
+    ax.set_title(f"{results[0].arm}: the same weights, two ways to normalise")
     return fig
 
 
