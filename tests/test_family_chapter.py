@@ -309,6 +309,29 @@ def test_leaderboard_protocol_on_tiny_models(monkeypatch):
     assert {r["model"] for r in rows} == {"U-Net", "UNet++"}
 
 
+def test_equal_time_steps_and_the_budget_they_name(monkeypatch):
+    """With plan.seconds every model gets the steps that fill that time at its own measured step time, in
+    whole epochs; the verdict lines name the time budget; without it every model gets plan.steps."""
+    monkeypatch.setenv("COURSE_MODE", "smoke")
+    plan = board.plan_for("smoke", seeds=(0,), seconds=0.5, epochs=2)
+    train, test = board.load_task(plan, real=False, verbose=False)
+    steps = board.steps_for_time(train, plan, models=("unet", "u2netp"))
+    for row in steps.values():
+        assert row["steps"] % plan.epochs == 0 and row["steps"] >= plan.epochs
+        assert row["steps"] == max(1, int(plan.seconds / row["step_seconds"]) // plan.epochs) * plan.epochs
+    assert steps["unet"]["step_seconds"] < steps["u2netp"]["step_seconds"]
+    assert board.budget(plan) == "0.5 s of training per run (batches of 2 patches)"
+    fixed = board.plan_for("smoke")
+    assert board.steps_for_time(train, fixed, models=("unet",))["unet"]["steps"] == fixed.steps
+    assert board.budget(fixed) == "2 steps of 2 patches"
+    runs = board.train_leaderboard(train, test, plan, models=("unet",), progress=False, steps={"unet": 4})
+    assert runs[0].history.optimizer_steps == 4
+    with pytest.raises(ValueError, match="not trained"):
+        board.train_leaderboard(train, test, plan, models=("unet",), progress=False, steps={"unetpp": 4})
+    assert board.label("attention_unet", plan) == "AttU-Net (grid)"
+    assert board.model_config("attention_unet", plan)["gate"] == "grid"
+
+
 def test_measure_costs_each_model_alone():
     plan = board.plan_for("smoke")
     costs = board.measure_costs(plan, models=("unet", "u2netp"), steps=1)
@@ -450,7 +473,7 @@ def test_one_verdict_table_from_the_stored_leaderboard(capsys):
     assert [v.a for v in verdicts if v.finding] == ["U2NETP"]
     summary = board.verdict_summary(verdicts)
     assert "better than U-Net: none" in summary and "worse than U-Net: U2NETP" in summary
-    assert "no difference detected at 60 steps of 8 patches: ResUNet, Dense U-Net" in summary
+    assert "no difference detected at 8 s of training per run (batches of 8 patches): ResUNet" in summary
     assert "+0.021 / +0.059 / +0.028" in summary.splitlines()[-2]
     assert "Bonferroni" in capsys.readouterr().out
 

@@ -306,6 +306,22 @@ def test_block_comparison_models_have_about_the_same_parameters():
     counts = {arm: count(salient.make_block_model(arm)) for arm in salient.BLOCK_ARMS}
     low, high = min(counts.values()), max(counts.values())
     assert high / low < 1.25, counts
+    # the dilated stack is the control with RSU-7's reach: 3 + 2 * (1 + 2 + 4 + 8 + 16 + 1) = 67 px
+    stack = salient.make_block_model("dilated residual stack").eval()
+    mask = cl.receptive_field.footprint(stack, (1, 3, 96, 96))
+    rows = np.flatnonzero(mask.any(1).numpy())
+    assert rows[-1] - rows[0] + 1 == 67
+
+
+def test_block_verdicts_compare_rsu_with_every_other_block_with_bonferroni():
+    plan = salient.plan_for("quick")
+    blocks = (_runs("RSU-7", {"max_f": [0.64, 0.58, 0.63], "mae": [0.17, 0.18, 0.17]})
+              + _runs("2 residual blocks", {"max_f": [0.28, 0.29, 0.30], "mae": [0.25, 0.27, 0.25]})
+              + _runs("dilated residual stack", {"max_f": [0.60, 0.61, 0.55], "mae": [0.18, 0.17, 0.19]}))
+    lines = salient.block_verdicts(blocks, plan, show=False)
+    assert [(c.a, c.b, c.metric, c.comparisons) for c in lines] == [
+        ("RSU-7", "2 residual blocks", "max F-beta", 2), ("RSU-7", "dilated residual stack", "max F-beta", 2),
+        ("RSU-7", "2 residual blocks", "MAE", 2), ("RSU-7", "dilated residual stack", "MAE", 2)]
 
 
 def test_figures_and_explorers_run_with_defaults(monkeypatch):
@@ -459,3 +475,31 @@ def test_model_verdicts_correct_for_two_unets_in_full_mode():
     assert salient.budget(plan) == "2000 steps of 8 images"
     with pytest.raises(ValueError, match="No U2NETP runs"):
         salient.model_verdicts(runs, salient.plan_for("quick"), show=False)
+
+
+def test_equal_time_reading_and_median_seed(monkeypatch):
+    """Every run records max F-beta per epoch against its training time; at_equal_time reads a slower
+    arm's curve at the faster arm's total time; median_seed picks the typical run."""
+    monkeypatch.setenv("COURSE_MODE", "smoke")
+    plan = salient.plan_for("smoke", size=32, n_train=4, n_val=2, steps=4, epochs=2, seeds=(0, 1, 2),
+                            arms=("same parameters", "u2net"))
+    data = salient.load_salient_data(plan)
+    results = salient.compare_arms(data, progress=False)
+    for r in results:
+        curve = r.extras["epoch_scores"]
+        assert curve.steps == [2, 4] and len(curve.max_f) == 2 and curve.seconds[0] <= curve.seconds[1]
+        assert r.extras["shown_prob"].shape == (2, 1, 32, 32)
+    equal = salient.at_equal_time(results, "U2NETP", "U-Net, same parameters")
+    for seed, row in equal.items():
+        u2 = next(r for r in results if r.arm == "U2NETP" and r.seed == seed).extras["epoch_scores"]
+        fitted = [i for i, t in enumerate(u2.seconds) if t <= row["reference_seconds"]]
+        assert row["steps"] == (u2.steps[fitted[-1]] if fitted else 0)
+    with pytest.raises(KeyError, match="No paired runs"):
+        salient.at_equal_time(results, "U2NET", "U-Net, same parameters")
+    curves = {arm: [r.extras["epoch_scores"] for r in results if r.arm == arm] for arm in ("U2NETP",)}
+    fig = cl.viz.plot_score_vs_time(curves)
+    assert len(fig.axes[0].lines) == 3  # one line per seed
+    with pytest.raises(ValueError, match="no curves"):
+        cl.viz.plot_score_vs_time({})
+    fake = (_runs("A", {"max_f": [0.5, 0.9, 0.7]}))
+    assert salient.median_seed(fake, "A") == 2

@@ -117,8 +117,10 @@ def test_compare_models_on_a_tiny_plan_and_the_last_head_only_loss(monkeypatch):
     assert not torch.equal(kept["UNet++"].model.heads["out_1"].weight.cpu(), fresh.heads["out_1"].weight)
     assert protocol.heads_as_initialised(kept["UNet++ (last head only)"]) == {"out_1": True, "out_2": False}
     assert protocol.heads_as_initialised(kept["UNet++"]) == {"out_1": False, "out_2": False}
+    dropped = next(r for r in results if r.arm == "UNet++ (last head only)" and r.model is None)
+    assert protocol.heads_as_initialised(dropped) == {"out_1": True, "out_2": False}  # every seed is checked
     with pytest.raises(ValueError, match="kept its model"):
-        protocol.heads_as_initialised(next(r for r in results if r.arm == "UNet++" and r.model is None))
+        protocol.heads_as_initialised(next(r for r in results if r.arm == "U-Net" and r.model is None))
     # every UNet++ run scored its pruned network and its accurate mode; the U-Net runs did not
     assert protocol.pruned_keys(results) == ["dice_L1", "dice_accurate"]
     assert all(set(r.scores) == {"dice", "iou"} for r in results if r.arm == "U-Net")
@@ -127,6 +129,10 @@ def test_compare_models_on_a_tiny_plan_and_the_last_head_only_loss(monkeypatch):
     lines = protocol.compare_levels(results, budget=budget, show=False)
     assert [(c.a, c.b, c.comparisons, c.n) for c in lines] == [("L1", "L2 (full network)", 2, 2),
                                                                ("accurate mode", "L2 (full network)", 2, 2)]
+    levels = protocol.level_scores(results)
+    assert list(levels) == ["L1", "L2", "accurate"]
+    assert levels["L2"] == [r.scores["dice"] for r in results if r.arm == "UNet++"]  # seeds 0, 1 in order
+    assert levels["L1"] == [r.scores["dice_L1"] for r in results if r.arm == "UNet++"]
     with pytest.raises(KeyError, match="No run"):
         protocol.compare_levels(results, arm="UNet 3+")
     with pytest.raises(ValueError, match="no pruned-network scores"):
@@ -154,3 +160,14 @@ def test_a_rehearsal_times_only_the_scoring_pass_of_a_couple_of_images(monkeypat
     rows = protocol.measure_pruning(model, images, (images > 0.5).float(), repeats=5)
     assert len(rows) == 5 and max(calls) == 2 and len(calls) == 5  # one scoring pass per row, timed
     assert all(row["ms_per_image"] > 0 for row in rows)
+
+
+def test_depth_arms_are_the_first_widths_of_the_same_unet():
+    widths = (4, 8, 16, 32, 64)
+    for depth in (1, 2, 3):
+        model = protocol.make_arm_model(f"U-Net (depth {depth})", widths)
+        reference = cl.create_model("unet", in_channels=1, out_channels=1, widths=widths[:depth + 1])
+        assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters())
+        assert model(torch.rand(1, 1, 32, 32)).shape == (1, 1, 32, 32)
+    with pytest.raises(ValueError, match="deeper"):
+        protocol.make_arm_model("U-Net (depth 3)", (4, 8, 16, 32))

@@ -95,11 +95,15 @@ class RSU4F(RSU):
 
 class ResidualREBN(nn.Module):
     """The plain residual block U^2-Net's paper compares RSU with (its Fig. 2b): ``x + f(f(x))`` with two
-    REBNCONVs at one resolution. Its footprint grows by only 4 px per block, whatever its width."""
+    REBNCONVs at one resolution. Its footprint grows by only 4 px per block, whatever its width.
 
-    def __init__(self, channels: int) -> None:
+    ``dilations`` (default ``(1, 1)``) dilates the two convolutions: a block with ``(d1, d2)`` widens the
+    footprint by ``2 (d1 + d2)`` px for the same parameters (a dilated residual stack, chapter 09's
+    control with RSU-7's reach)."""
+
+    def __init__(self, channels: int, dilations: tuple[int, int] = (1, 1)) -> None:
         super().__init__()
-        self.body = nn.Sequential(rebnconv(channels, channels), rebnconv(channels, channels))
+        self.body = nn.Sequential(*(rebnconv(channels, channels, d) for d in dilations))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)

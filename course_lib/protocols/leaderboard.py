@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from course_lib import config, stats
+from course_lib import config, engine, stats
 from course_lib.benchmark import measure_many_isolated
 from course_lib.inspect_model import count_macs, parameter_count
 from course_lib.models import create_model
@@ -56,6 +56,7 @@ __all__ = [
     "pareto_front",
     "plan_for",
     "relative_costs",
+    "steps_for_time",
     "summarise",
     "train_leaderboard",
     "verdict_summary",
@@ -67,7 +68,7 @@ LEADERBOARD = ("unet", "res_unet", "dense_unet", "inception_unet", "dacrse_unet"
 
 LABELS = {"unet": "U-Net", "res_unet": "ResUNet", "dense_unet": "Dense U-Net",
           "inception_unet": "Inception U-Net", "dacrse_unet": "DACRSE-UNet",
-          "attention_unet": "Attention U-Net", "r2unet": "R2U-Net",
+          "attention_unet": "AttU-Net (grid)", "r2unet": "R2U-Net",
           "r2attunet": "R2AttU-Net", "unetpp": "UNet++", "u2netp": "U2NETP"}
 
 
@@ -76,7 +77,9 @@ class LeaderboardPlan:
     """What scales with the mode. ``base``: the first width of every 5-level model (widths ``base * 2**k``;
     DACRSE-UNet has 4 levels and starts at the same base); ``None`` means each paper's own widths.
     Training: ``steps`` optimizer steps of ``batch_size`` random ``patch_size`` patches (split into
-    ``epochs``), Adam from ``lr`` with a per-step cosine decay. ``measure_size``: the square image the
+    ``epochs``), Adam from ``lr`` with a per-step cosine decay. ``seconds``: when set, every model gets the
+    same training *time* instead: its steps are ``seconds`` over its own step time, measured before
+    training (:func:`steps_for_time`), and ``steps`` is unused. ``measure_size``: the square image the
     inference speed and memory are measured on. ``u2net``: which U^2-Net ("u2netp" or "u2net")."""
 
     base: int | None
@@ -89,13 +92,14 @@ class LeaderboardPlan:
     measure_size: int
     u2net: str = "u2netp"
     synthetic_size: int = 256
+    seconds: float | None = None
 
 
 _PLANS = {
     "smoke": LeaderboardPlan(base=4, patch_size=32, batch_size=2, steps=2, epochs=1, lr=3e-3, seeds=(0, 1),
                              measure_size=64, synthetic_size=96),
     "quick": LeaderboardPlan(base=8, patch_size=48, batch_size=8, steps=60, epochs=3, lr=3e-3,
-                             seeds=(0, 1, 2), measure_size=256),
+                             seeds=(0, 1, 2), measure_size=256, seconds=8.0),
     "full": LeaderboardPlan(base=None, patch_size=96, batch_size=8, steps=1500, epochs=5, lr=1e-3,
                             seeds=(0, 1, 2), measure_size=512, u2net="u2net", synthetic_size=512),
 }
@@ -129,6 +133,8 @@ def model_config(name: str, plan: LeaderboardPlan, in_channels: int = 3) -> dict
         cfg["deep_supervision"] = True
     if name == "dacrse_unet":  # SE reduction 16 leaves narrow layers a single hidden unit (chapter 04)
         cfg.update(reduction=16 if plan.base is None else 4, block_size=[7, 5, 3, 2])
+    if name == "attention_unet":  # the paper's grid gate (chapter 07), not the same-resolution one
+        cfg["gate"] = "grid"
     if name in ("r2unet", "r2attunet"):
         cfg["step_norm"] = True  # chapter 07: the reference's shared BatchNorm breaks eval mode
     return cfg
@@ -181,29 +187,56 @@ def _limited(data: drive.VesselData) -> drive.VesselData:
                             data.source, data.split, data.preprocessing)
 
 
-def _recipe(plan: LeaderboardPlan, name: str) -> Any:
+def _recipe(plan: LeaderboardPlan, name: str, steps: int | None = None) -> Any:
     cfg = model_config(name, plan)
+    total = plan.steps if steps is None else steps
     return drive_recipe(protocol="patches", preprocessing="rgb_flat", widths=tuple(cfg.get("widths", (8,))),
                         epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr,
-                        patch_size=plan.patch_size, steps_per_epoch=max(1, plan.steps // plan.epochs),
+                        patch_size=plan.patch_size, steps_per_epoch=max(1, total // plan.epochs),
                         keep_prob=0.9)
+
+
+def steps_for_time(train: drive.VesselData, plan: LeaderboardPlan, models: Sequence[str] = LEADERBOARD,
+                   device: str | torch.device | None = None, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per model: the optimizer steps that fill ``plan.seconds`` of training (``steps``, a multiple of
+    ``plan.epochs``, at least one per epoch) from its step time on one batch of the training patches
+    (``step_seconds``: :func:`course_lib.engine.time_training_step`, median after a warm-up). Without
+    ``plan.seconds`` every model gets ``plan.steps``."""
+    probe = drive.VesselPatches(train, plan.batch_size, plan.patch_size, seed=seed)
+    images = torch.stack([probe[i]["image"] for i in range(len(probe))])
+    masks = torch.stack([probe[i]["mask"] for i in range(len(probe))])
+    out = {}
+    for name in models:
+        model = make_model(name, plan, train.images.shape[1], seed)
+        if plan.seconds is None:
+            out[name] = {"steps": plan.steps, "step_seconds": float("nan")}
+            continue
+        step = engine.time_training_step(model, images, masks, lr=plan.lr, steps=6, channels_last=True,
+                                         device=device)
+        per_epoch = max(1, int(plan.seconds / step) // plan.epochs)
+        out[name] = {"steps": per_epoch * plan.epochs, "step_seconds": step}
+    return out
 
 
 def train_leaderboard(train: drive.VesselData, test: drive.VesselData, plan: LeaderboardPlan,
                       models: Sequence[str] = LEADERBOARD, seeds: Sequence[int] | None = None,
                       keep_seed: int | None = 0, device: str | torch.device | None = None,
-                      progress: bool = True) -> list[ArmResult]:
+                      progress: bool = True, steps: Mapping[str, int] | None = None) -> list[ArmResult]:
     """Train every model with every seed on the same patches (chapter 06's patch protocol through
     :func:`course_lib.protocols.drive.fit_vessel_model`) and score it on ``test``'s whole images inside
-    the FOV. Results carry ``extras["train_step_s"]`` (median training step). The ``keep_seed`` runs keep
-    their model and probability maps (for the comparison explorer)."""
+    the FOV. ``steps``: each model's optimizer steps (e.g. from :func:`steps_for_time`; default
+    ``plan.steps`` for all). Results carry ``extras["train_step_s"]`` (median training step). The
+    ``keep_seed`` runs keep their model and probability maps (for the comparison explorer)."""
     in_channels = train.images.shape[1]
+    steps = dict(steps or {})
+    if unknown := set(steps) - set(models):
+        raise ValueError(f"steps names models that are not trained: {sorted(unknown)}.")
 
     def run(name: str, seed: int) -> ArmResult:
         model = make_model(name, plan, in_channels, seed)
         start = time.perf_counter()
-        history = drive.fit_vessel_model(model, train, None, _recipe(plan, name), seed=seed, progress=False,
-                                         device=device)
+        history = drive.fit_vessel_model(model, train, None, _recipe(plan, name, steps.get(name)), seed=seed,
+                                         progress=False, device=device)
         seconds = time.perf_counter() - start
         scores, prob = drive.evaluate_images(model, test)
         step = float(np.median(history["step_seconds"]))
@@ -281,7 +314,10 @@ def pareto_front(cost: Sequence[float], score: Sequence[float]) -> list[int]:
 
 
 def budget(plan: LeaderboardPlan) -> str:
-    """What one run trains, as a verdict line names it: ``"60 steps of 8 patches"``."""
+    """What one run trains, as a verdict line names it: ``"60 steps of 8 patches"``, or with an equal
+    time budget ``"8 s of CPU training per run (batches of 8 patches)"``."""
+    if plan.seconds is not None:
+        return f"{plan.seconds:g} s of training per run (batches of {plan.batch_size} patches)"
     return f"{plan.steps} steps of {plan.batch_size} patches"
 
 

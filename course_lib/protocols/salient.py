@@ -47,10 +47,12 @@ from course_lib.protocols.sweep import ArmResult, CosineLR, EpochRecorder, run_s
 
 __all__ = [
     "BLOCK_ARMS",
+    "EpochScores",
     "SalientData",
     "SalientPlan",
     "SideOutputRecorder",
     "arms_for",
+    "at_equal_time",
     "block_verdicts",
     "budget",
     "compare_arms",
@@ -60,6 +62,7 @@ __all__ = [
     "make_arm_model",
     "make_block_model",
     "matched_unet_widths",
+    "median_seed",
     "model_verdicts",
     "plan_for",
     "summarise",
@@ -166,19 +169,25 @@ def make_arm_model(arm: str, plan: SalientPlan, seed: int = 0, arms: dict | None
 
 
 #: The block comparison: one block at full resolution (no outer U), about 70k parameters each.
-BLOCK_ARMS = ("RSU-7", "2 residual blocks")
+BLOCK_ARMS = ("RSU-7", "2 residual blocks", "dilated residual stack")
+#: the dilations of the stack's three residual blocks: a 67-px footprint, beyond the 64-px quick scenes
+STACK_DILATIONS = ((1, 2), (4, 8), (16, 1))
 
 
 def make_block_model(arm: str, seed: int = 0) -> nn.Module:
     """A single-resolution network for the block comparison: ``"RSU-7"`` (3 -> 64 channels, M = 16,
-    67,265 parameters) or ``"2 residual blocks"`` (a REBNCONV stem to 44 channels and two
-    :class:`ResidualREBN`, 71,589), each followed by a 1x1 head. Nothing pools outside the block, so
-    whatever context a pixel gets, the block itself provides."""
+    67,265 parameters), ``"2 residual blocks"`` (a REBNCONV stem to 44 channels and two
+    :class:`ResidualREBN`, 71,589; footprint 11 px) or ``"dilated residual stack"`` (a stem to 36 channels
+    and three dilated ResidualREBN, :data:`STACK_DILATIONS`, 71,749; footprint 67 px), each followed by a
+    1x1 head. Nothing pools outside the block, so whatever context a pixel gets, the block provides."""
     config.seed_everything(seed)
     if arm == "RSU-7":
         return nn.Sequential(RSU(7, 3, 16, 64), nn.Conv2d(64, 1, 1))
     if arm == "2 residual blocks":
         return nn.Sequential(rebnconv(3, 44), ResidualREBN(44), ResidualREBN(44), nn.Conv2d(44, 1, 1))
+    if arm == "dilated residual stack":
+        return nn.Sequential(rebnconv(3, 36), *(ResidualREBN(36, d) for d in STACK_DILATIONS),
+                             nn.Conv2d(36, 1, 1))
     raise ValueError(f"Unknown block arm {arm!r}; choose from {', '.join(BLOCK_ARMS)}.")
 
 
@@ -283,21 +292,73 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 16) -> dict[s
     return {**salient_summary(curves), "images": len(curves["mae"])}
 
 
+class EpochScores:
+    """Engine callback: the validation max F-beta after every epoch, beside the training seconds spent so
+    far (``seconds``: the epochs' wall-clock time, this scoring excluded) and the optimizer ``steps``."""
+
+    def __init__(self, images: torch.Tensor, masks: torch.Tensor) -> None:
+        self.images, self.masks = images, masks
+        self.seconds: list[float] = []
+        self.steps: list[int] = []
+        self.max_f: list[float] = []
+
+    def on_epoch_end(self, ctx: engine.EpochContext) -> None:
+        prob = engine.predict(ctx.model, self.images, batch_size=4)
+        self.max_f.append(salient_summary(salient_image_curves(prob, self.masks))["max_f"])
+        self.seconds.append(float(sum(r["seconds"] for r in ctx.history.records)))
+        self.steps.append(int(sum(r["steps"] for r in ctx.history.records)))
+
+
 def _run(arm: str, seed: int, model: nn.Module, data: SalientData, steps: int,
          recorder: SideOutputRecorder | None, device: str | torch.device | None,
-         images: torch.Tensor, masks: torch.Tensor) -> ArmResult:
+         images: torch.Tensor, masks: torch.Tensor, shown: int = 3) -> ArmResult:
     """Train ``model`` for ``steps`` steps (Adam with a cosine decay, BCE with logits on every output,
-    channels-last) and score it on ``images``."""
+    channels-last) and score it on ``images``. ``extras``: the precision-recall curve, the max F-beta
+    after every epoch against the training time (``epoch_scores``) and the probabilities of the first
+    ``shown`` images (``shown_prob``, kept for every seed so that a figure can show the median one)."""
     plan = data.plan
+    per_epoch = EpochScores(images, masks)
     start = time.perf_counter()
     history = engine.fit(model, data.train, None, epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr,
                          loss="bce", seed=seed, device=device, progress=False,
                          max_steps_per_epoch=max(1, steps // plan.epochs),
-                         callbacks=[CosineLR(plan.lr), *([recorder] if recorder else [])], channels_last=True)
+                         callbacks=[CosineLR(plan.lr), per_epoch, *([recorder] if recorder else [])],
+                         channels_last=True)
     seconds = time.perf_counter() - start
     scores, prob, curve = score(model, images, masks)
     return ArmResult(arm, seed, scores, parameter_count(model), seconds, history, model, recorder, prob,
-                     {"pr_curve": curve})
+                     {"pr_curve": curve, "epoch_scores": per_epoch, "shown_prob": prob[:shown].clone()})
+
+
+def at_equal_time(results: Sequence[ArmResult], arm: str, reference: str) -> dict[int, dict[str, float]]:
+    """Per seed: ``arm``'s max F-beta after its last epoch that ended within the training time the
+    ``reference`` arm's whole run took with that seed (``max_f``, ``steps``, ``seconds``; ``max_f`` is
+    NaN when not even one epoch fitted). A snapshot of a run whose schedule was planned for more steps:
+    an equal-time reading, not a run trained for that time."""
+    reference_time = {r.seed: r.extras["epoch_scores"].seconds[-1] for r in results if r.arm == reference}
+    out: dict[int, dict[str, float]] = {}
+    for r in results:
+        if r.arm != arm or r.seed not in reference_time:
+            continue
+        curve = r.extras["epoch_scores"]
+        fitted = [i for i, t in enumerate(curve.seconds) if t <= reference_time[r.seed]]
+        i = fitted[-1] if fitted else None
+        out[r.seed] = {"max_f": curve.max_f[i] if i is not None else float("nan"),
+                       "steps": curve.steps[i] if i is not None else 0,
+                       "seconds": curve.seconds[i] if i is not None else 0.0,
+                       "reference_seconds": reference_time[r.seed]}
+    if not out:
+        raise KeyError(f"No paired runs of {arm!r} and {reference!r}.")
+    return out
+
+
+def median_seed(results: Sequence[ArmResult], arm: str, key: str = "max_f") -> int:
+    """The seed whose run of ``arm`` has the median ``key`` score (the lower median for an even count):
+    the typical run, for a figure."""
+    runs = sorted((r for r in results if r.arm == arm), key=lambda r: r.scores[key])
+    if not runs:
+        raise KeyError(f"No run of arm {arm!r}.")
+    return runs[(len(runs) - 1) // 2].seed
 
 
 def compare_arms(data: SalientData, seeds: Sequence[int] | None = None,
@@ -355,12 +416,14 @@ def budget(plan: SalientPlan, steps: int | None = None) -> str:
 
 def block_verdicts(results: Sequence[ArmResult], plan: SalientPlan, show: bool = True
                    ) -> list[stats.Comparison]:
-    """RSU-7 against two residual blocks (:func:`compare_blocks`), paired by seed, on max F-beta and on
-    MAE; prints one verdict line each (``show``)."""
-    a, b = BLOCK_ARMS
+    """RSU-7 against every other block of :func:`compare_blocks` that was trained, paired by seed, on max
+    F-beta and on MAE, Bonferroni over the blocks it is compared with; prints one verdict line each
+    (``show``)."""
+    trained = {r.arm for r in results}
+    a, others = BLOCK_ARMS[0], [arm for arm in BLOCK_ARMS[1:] if arm in trained]
     return [stats.compare_arms(results, a, b, key, metric=metric, higher_is_better=higher,
-                               budget=budget(plan, plan.block_steps), show=show)
-            for key, (metric, higher) in VERDICT_METRICS.items()]
+                               budget=budget(plan, plan.block_steps), comparisons=len(others), show=show)
+            for key, (metric, higher) in VERDICT_METRICS.items() for b in others]
 
 
 def model_verdicts(results: Sequence[ArmResult], plan: SalientPlan, show: bool = True

@@ -42,12 +42,15 @@ from course_lib.protocols.sweep import ArmResult, CosineLR, budget_text, run_swe
 
 __all__ = [
     "ARMS",
+    "DEPTH_ARMS",
+    "EXTRA_ARMS",
     "MODES",
     "EMPlan",
     "budget_text",
     "compare_levels",
     "compare_models",
     "heads_as_initialised",
+    "level_scores",
     "make_arm_model",
     "matched_wide_widths",
     "measure_pruning",
@@ -56,9 +59,11 @@ __all__ = [
     "pruned_keys",
 ]
 
-#: The comparison's arms; "UNet++ (last head only)" is the official port's loss (trained on its own).
+#: The comparison's arms; "UNet++ (last head only)" is the official port's loss (trained on its own), and
+#: the shallower U-Nets (the first ``d + 1`` widths: ``d`` poolings) ask which depth the task needs.
 ARMS = ("U-Net", "wide U-Net", "UNet++")
-EXTRA_ARMS = ("UNet++ (last head only)",)
+DEPTH_ARMS = ("U-Net (depth 1)", "U-Net (depth 2)", "U-Net (depth 3)")
+EXTRA_ARMS = ("UNet++ (last head only)", *DEPTH_ARMS)
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,11 @@ def make_arm_model(arm: str, widths: tuple[int, ...], in_channels: int = 1, seed
     if arm.startswith("UNet++"):
         return create_model("unetpp", in_channels=in_channels, out_channels=1, widths=tuple(widths),
                             deep_supervision=True)
+    if arm in DEPTH_ARMS:
+        depth = int(arm.removeprefix("U-Net (depth ").rstrip(")"))
+        if depth >= len(widths) - 1:
+            raise ValueError(f"{arm} needs widths deeper than {tuple(widths)}.")
+        widths = tuple(widths)[:depth + 1]
     return create_model("unet", in_channels=in_channels, out_channels=1, widths=wide or tuple(widths))
 
 
@@ -162,6 +172,7 @@ def compare_models(train: Dataset, val: Dataset, plan: EMPlan, arms: tuple[str, 
         scores = segmentation_scores(prob, masks)
         scored = {"dice": scores["dice"], "iou": scores["iou"]}
         if arm.startswith("UNet++"):  # the pruned networks and the accurate mode, for every seed
+            extras["heads_unchanged"] = _heads_unchanged(model, extras["initial_heads"])
             for key, mode, level in _pruned_runs(model.depth):
                 pruned = predict(model, images, mode, level, batch_size=2)
                 scored[key] = segmentation_scores(pruned, masks)["dice"]
@@ -183,6 +194,19 @@ def pruned_keys(results: Sequence[ArmResult], arm: str = "UNet++") -> list[str]:
     if not runs:
         raise KeyError(f"No run of arm {arm!r}; the sweep has {sorted({r.arm for r in results})}.")
     return [k for k in runs[0].scores if k.startswith("dice_") and all(k in r.scores for r in runs)]
+
+
+def level_scores(results: Sequence[ArmResult], arm: str = "UNet++") -> dict[str, list[float]]:
+    """Dice of every pruned network of ``arm``'s runs, seed by seed (seed order): ``{"L1": [...], ...,
+    "L{D}": [...] (the full network), "accurate": [...]}``."""
+    runs = sorted((r for r in results if r.arm == arm), key=lambda r: r.seed)
+    keys = pruned_keys(results, arm)
+    levels = [k for k in keys if k.startswith("dice_L")]
+    out = {k.removeprefix("dice_"): [r.scores[k] for r in runs] for k in levels}
+    out[f"L{len(levels) + 1}"] = [r.scores["dice"] for r in runs]
+    if "dice_accurate" in keys:
+        out["accurate"] = [r.scores["dice_accurate"] for r in runs]
+    return out
 
 
 def compare_levels(results: Sequence[ArmResult], arm: str = "UNet++", budget: str | None = None,
@@ -212,17 +236,22 @@ def compare_levels(results: Sequence[ArmResult], arm: str = "UNet++", budget: st
             for k in keys]
 
 
-def heads_as_initialised(result: ArmResult) -> dict[str, bool]:
-    """For a kept UNet++ run of :func:`compare_models`: per deep-supervision head, whether its weights are
-    still exactly those it was initialised with (no gradient ever reached it)."""
-    if result.model is None or "initial_heads" not in result.extras:
-        raise ValueError("heads_as_initialised needs a UNet++ run of compare_models that kept its model "
-                         "(keep_seed).")
-    initial = result.extras["initial_heads"]
-    current = {k: v.detach().cpu() for k, v in result.model.heads.state_dict().items()}
+def _heads_unchanged(model: nn.Module, initial: dict[str, torch.Tensor]) -> dict[str, bool]:
+    current = {k: v.detach().cpu() for k, v in model.heads.state_dict().items()}
     heads = dict.fromkeys(k.split(".")[0] for k in current)
     return {h: all(torch.equal(current[k], initial[k].cpu()) for k in current if k.split(".")[0] == h)
             for h in heads}
+
+
+def heads_as_initialised(result: ArmResult) -> dict[str, bool]:
+    """For a UNet++ run of :func:`compare_models` (any seed): per deep-supervision head, whether its
+    weights are still exactly those it was initialised with (no gradient ever reached it)."""
+    if "heads_unchanged" in result.extras:
+        return dict(result.extras["heads_unchanged"])
+    if result.model is None or "initial_heads" not in result.extras:
+        raise ValueError("heads_as_initialised needs a UNet++ run of compare_models (its heads are checked "
+                         "after training) or a run that kept its model.")
+    return _heads_unchanged(result.model, result.extras["initial_heads"])
 
 
 def _check_model(model: nn.Module) -> None:

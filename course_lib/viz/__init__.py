@@ -36,6 +36,7 @@ from course_lib.viz.curves import (
     history_to_dict,
     plot_learning_curves,
     plot_roc,
+    plot_score_vs_time,
     plot_seed_curves,
     plot_seed_profiles,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "plot_pruning_tradeoff",
     "plot_receptive_field",
     "plot_roc",
+    "plot_score_vs_time",
     "plot_se_by_group",
     "plot_seams",
     "plot_seed_curves",

@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 from course_lib.viz._arrays import to_numpy
 from course_lib.viz._style import ARM_COLOURS, OKABE_ITO, PALETTE, figure_and_axes, new_figure, styled
 
-__all__ = ["compare_bars", "history_to_dict", "plot_learning_curves", "plot_roc", "plot_seed_curves",
-           "plot_seed_profiles"]
+__all__ = ["compare_bars", "history_to_dict", "plot_learning_curves", "plot_roc", "plot_score_vs_time",
+           "plot_seed_curves", "plot_seed_profiles"]
 
 _LOSS_COLOURS = {"train": OKABE_ITO["blue"], "val": OKABE_ITO["orange"]}
 _METRIC_COLOURS = [OKABE_ITO[k]
@@ -72,6 +72,27 @@ def _plot_series(ax: Axes, x: np.ndarray, y: np.ndarray, colour: str, split: str
 
 
 @styled
+def plot_score_vs_time(curves: Mapping[str, Sequence[Any]], ylabel: str = "validation score") -> Figure:
+    """A score after each epoch against the training time spent so far, one colour per arm, one line per
+    seed: the picture behind an equal-time comparison. ``curves``: arm -> runs' recorders with ``seconds``
+    and ``max_f`` lists (e.g. :class:`course_lib.protocols.salient.EpochScores`)."""
+    if not curves:
+        raise ValueError("plot_score_vs_time: no curves to draw.")
+    fig, axes = new_figure(1, 1, panel=(7.2, 4.0))
+    ax = axes[0][0]
+    for i, (arm, runs) in enumerate(curves.items()):
+        colour = ARM_COLOURS[i % len(ARM_COLOURS)]
+        for k, run in enumerate(runs):
+            ax.plot(run.seconds, run.max_f, "-o", color=colour, lw=1.6, markersize=5,
+                    label=arm if k == 0 else None)
+    ax.set_xlabel("training time so far (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(left=0)
+    ax.legend(loc="lower right")
+    ax.set_title("after each epoch, one line per seed")
+    return fig
+
+
 def plot_seed_curves(results: Sequence[Any], panels: Sequence[Sequence[str]] = (("train_loss", "val_loss"),
                                                                               ("val_dice",)),
                      titles: Sequence[str] | None = None, ylabels: Sequence[str] | None = None,
