@@ -200,13 +200,17 @@ def prune_widget_state(nb: nbformat.NotebookNode) -> int:
 
 
 def fix_metadata(nb: nbformat.NotebookNode) -> list[str]:
-    """Give the notebook a python3 kernelspec and drop ``jupytext`` metadata; returns what changed."""
+    """Give the notebook a python3 kernelspec and drop ``jupytext`` metadata (the notebook's and the cells'
+    ``lines_to_next_cell``); returns what changed."""
     changed = []
     if nb.metadata.get("kernelspec", {}).get("name") != KERNELSPEC["name"]:
         nb.metadata["kernelspec"] = dict(KERNELSPEC)
         changed.append("kernelspec")
     if nb.metadata.pop("jupytext", None) is not None:
         changed.append("jupytext")
+    for cell in nb.cells:
+        if cell.get("metadata", {}).pop("lines_to_next_cell", None) is not None:
+            changed.append("lines_to_next_cell")
     return changed
 
 

@@ -224,7 +224,7 @@ def test_the_loader_recognises_the_formats_a_student_has(u2netp_official, tmp_pa
 
 @pytest.mark.parametrize(("name", "answer", "words"), [
     ("08.pruned_parameters", lambda model, level: None, "could not be checked"),
-    ("07.gate_forward", 42, "takes a function"),
+    ("07.grid_gate_3d", 42, "takes a function"),
 ])
 def test_exercise_checkers_never_raise(capsys, name, answer, words):
     assert cl.exercises.check(name, answer) is False
@@ -301,15 +301,22 @@ def test_side_output_figure_ranges_and_an_empty_recording():
         cl.explorers.side_output_explorer([], [], images, masks)
 
 
-def test_gate_checker_tells_alpha_from_another_one_channel_answer(capsys):
-    def returns_alpha(gate, x, g):
-        return gate.psi(torch.relu(gate.W_x(x) + gate.W_g(g)))
+def test_gate_checker_tells_alpha_from_another_wrong_shape(capsys):
+    from tests.test_exercises_ch07_ch10 import GridGate3D
 
-    def returns_something_else(gate, x, g):
-        return x.mean(1, keepdim=True)
+    class ReturnsAlpha(GridGate3D):  # the coefficients, resampled to x's size, instead of W(x * alpha)
+        def forward(self, x, g):
+            alpha = torch.sigmoid(self.psi(torch.relu(self.theta(x) + self.phi(g))))
+            return torch.nn.functional.interpolate(alpha, size=x.shape[2:], mode="trilinear",
+                                                   align_corners=False)
 
-    assert cl.exercises.check("07.gate_forward", returns_alpha) is False
-    assert "you returned the coefficients alpha" in capsys.readouterr().out
-    assert cl.exercises.check("07.gate_forward", returns_something_else) is False
+    class ReturnsQ(GridGate3D):  # another wrong shape: the sum before psi, on g's grid
+        def forward(self, x, g):
+            return self.theta(x) + self.phi(g)
+
+    assert cl.exercises.check("07.grid_gate_3d", ReturnsAlpha) is False
     out = capsys.readouterr().out
-    assert "one channel like the coefficients" in out and "you returned the coefficients" not in out
+    assert "one channel like the coefficients alpha" in out, out
+    assert cl.exercises.check("07.grid_gate_3d", ReturnsQ) is False
+    out = capsys.readouterr().out
+    assert "the output has the skip's shape" in out and "coefficients alpha" not in out, out

@@ -414,18 +414,6 @@ def test_se_unet_checker_hints():
     assert "course's one U-Net" in _verdict("10.se_unet", "_se_new_net")
 
 
-def test_masked_bce_checker_recognises_the_two_mistakes():
-    def over_all(logits, mask, weight):
-        return (F.binary_cross_entropy_with_logits(logits, mask, reduction="none") * weight).mean()
-
-    def no_weight(logits, mask, weight):
-        return F.binary_cross_entropy_with_logits(logits, mask)
-
-    assert "ALL voxels" in _verdict("10.masked_bce", over_all)
-    assert "weight is ignored" in _verdict("10.masked_bce", no_weight)
-    assert "correct" in _verdict("10.masked_bce", masked_cross_entropy)
-
-
 def test_pareto_checker_hints():
     assert "sort them by cost" in _verdict("10.pareto", lambda c, s: board.pareto_front(c, s)[::-1])
     assert "correct" in _verdict("10.pareto", board.pareto_front)
@@ -497,3 +485,14 @@ def test_label_verdicts_name_the_budget():
     assert [(v.a, v.b, v.metric) for v in verdicts] == [(a, b, m) for a, b, _, m in volumes.VERDICTS]
     assert verdicts[1].verdict == verdicts[2].verdict == "sparse as background worse"
     assert volumes.budget(plan) == f"{plan.steps} steps of {plan.batch_size} volumes"
+
+
+def test_ten_arms_get_ten_distinct_colours():
+    from course_lib.viz._style import ARM_COLOURS, arm_colours
+
+    assert arm_colours(5) == ARM_COLOURS[:5]
+    assert len(set(arm_colours(10))) == 10
+    runs = [_result(name, s, dice=0.5 + 0.01 * s) for name in board.LEADERBOARD for s in range(2)]
+    fig = cl.viz.plot_arm_scores(runs, keys=("dice",))
+    bar_colours = {tuple(p.get_facecolor()[:3]) for p in fig.axes[0].patches}
+    assert len(bar_colours) == 10

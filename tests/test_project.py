@@ -73,6 +73,8 @@ def test_notebook_follows_the_chapter_rules(path):
               and "raises-exception" not in c.get("metadata", {}).get("tags", [])]
     assert not errors, "error outputs stored in cells not tagged raises-exception"
     assert "NBVAL_CHECK_OUTPUT" in text, "no deterministic cell is checked by nbval"
+    assert "jupytext" not in nb.get("metadata", {}), "jupytext metadata (scripts/tidy_outputs.py drops it)"
+    assert not [c for c in cells if "lines_to_next_cell" in c.get("metadata", {})], "jupytext cell metadata"
     for heading in ("Learning objectives", "Common bugs", "References", "Exercise"):
         assert heading.lower() in text.lower(), f"missing section: {heading}"
 

@@ -97,10 +97,11 @@ def test_compare_context_and_vessels_in_smoke_mode() -> None:
 
 def test_overfitting_arms_share_initial_weights_and_insert_their_layer() -> None:
     plan = overfitting.plan_for("smoke")
-    models = {arm: overfitting.make_model(arm, plan, seed=1) for arm in overfitting.ARMS}
+    arms = overfitting.ARMS + overfitting.EXTRA_ARMS
+    models = {arm: overfitting.make_model(arm, plan, seed=1) for arm in arms}
     reference = models["none"].state_dict()
     kinds = {"Dropout": nn.Dropout, "SpatialDropout": nn.Dropout2d, "DropBlock": DropBlock2d,
-             "DropBlock, all levels": DropBlock2d}
+             "DropBlock, all levels": DropBlock2d, "DropBlock 5x5": DropBlock2d}
     for arm, model in models.items():
         assert all(torch.equal(v, reference[k]) for k, v in model.state_dict().items() if k in reference)
         if arm != "none":
@@ -111,7 +112,8 @@ def test_overfitting_arms_share_initial_weights_and_insert_their_layer() -> None
                 deep = level >= plan.from_level or arm == "DropBlock, all levels"
                 assert isinstance(layer, kinds[arm] if deep else nn.Identity), (arm, name)
                 if isinstance(layer, DropBlock2d):
-                    expected = plan.all_levels_block if arm == "DropBlock, all levels" else plan.block_size
+                    expected = {"DropBlock, all levels": plan.all_levels_block, "DropBlock 5x5": 5}.get(
+                        arm, plan.block_size)
                     assert layer.block_size == expected
     with pytest.raises(ValueError, match="Unknown arm"):
         overfitting.make_model("L2", plan)

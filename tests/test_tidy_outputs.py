@@ -43,7 +43,7 @@ def _notebook(data_dir: Path) -> nbformat.NotebookNode:
     traceback = ["\x1b[31m---\x1b[39m", f'File "{site}/torch/nn.py", line 3', "ValueError: bad"]
     fails.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue=f"bad input in {site}/x.py",
                                             traceback=traceback)]
-    prints = nbformat.v4.new_code_cell("print(folder)")
+    prints = nbformat.v4.new_code_cell("print(folder)", metadata={"lines_to_next_cell": 2})
     text = (f"DRIVE -> {data_dir}/DRIVE\nsaved to /tmp/run1/best.pt\n"
             "see https://example.org/home/page and /home/alice/data\n")
     prints.outputs = [
@@ -79,6 +79,7 @@ def test_tidy_cleans_a_synthetic_notebook(tidy_outputs, tmp_path, monkeypatch):
     assert "widgets" not in nb.metadata
     assert tidy_outputs.tidy(path)["widgets stored as text"] == 0  # idempotent
     assert nb.metadata.kernelspec["name"] == "python3" and "jupytext" not in nb.metadata
+    assert not any("lines_to_next_cell" in c.metadata for c in nb.cells)
     nbformat.validate(nb)
 
     written = path.read_bytes()

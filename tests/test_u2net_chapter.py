@@ -422,15 +422,11 @@ def test_exercise_checkers_recognise_the_usual_mistakes(capsys):
     def sigmoid_then_bce(outputs, mask):
         return sum(F.binary_cross_entropy(torch.sigmoid(d), mask) for d in outputs)
 
-    def no_residual(block, x):
-        return block(x) - block.conv_in(x)
-
     def pooled(probs, masks):
         return cl.metrics.max_f_beta(probs, masks)[0]
 
     for name, answer, hint in (("09.u2net_loss", dropped_term, "the fused output d0"),
                                ("09.u2net_loss", sigmoid_then_bce, "sigmoid followed by"),
-                               ("09.rsu_forward", no_residual, "the residual is missing"),
                                ("09.max_f", pooled, "you pooled the pixels")):
         assert not cl.exercises.check(name, answer)
         assert hint in capsys.readouterr().out
@@ -477,9 +473,9 @@ def test_model_verdicts_correct_for_two_unets_in_full_mode():
         salient.model_verdicts(runs, salient.plan_for("quick"), show=False)
 
 
-def test_equal_time_reading_and_median_seed(monkeypatch):
-    """Every run records max F-beta per epoch against its training time; at_equal_time reads a slower
-    arm's curve at the faster arm's total time; median_seed picks the typical run."""
+def test_epoch_scores_and_median_seed(monkeypatch):
+    """Every run records max F-beta per epoch against its training time (drawn by plot_score_vs_time);
+    median_seed picks the typical run."""
     monkeypatch.setenv("COURSE_MODE", "smoke")
     plan = salient.plan_for("smoke", size=32, n_train=4, n_val=2, steps=4, epochs=2, seeds=(0, 1, 2),
                             arms=("same parameters", "u2net"))
@@ -489,13 +485,6 @@ def test_equal_time_reading_and_median_seed(monkeypatch):
         curve = r.extras["epoch_scores"]
         assert curve.steps == [2, 4] and len(curve.max_f) == 2 and curve.seconds[0] <= curve.seconds[1]
         assert r.extras["shown_prob"].shape == (2, 1, 32, 32)
-    equal = salient.at_equal_time(results, "U2NETP", "U-Net, same parameters")
-    for seed, row in equal.items():
-        u2 = next(r for r in results if r.arm == "U2NETP" and r.seed == seed).extras["epoch_scores"]
-        fitted = [i for i, t in enumerate(u2.seconds) if t <= row["reference_seconds"]]
-        assert row["steps"] == (u2.steps[fitted[-1]] if fitted else 0)
-    with pytest.raises(KeyError, match="No paired runs"):
-        salient.at_equal_time(results, "U2NET", "U-Net, same parameters")
     curves = {arm: [r.extras["epoch_scores"] for r in results if r.arm == arm] for arm in ("U2NETP",)}
     fig = cl.viz.plot_score_vs_time(curves)
     assert len(fig.axes[0].lines) == 3  # one line per seed

@@ -48,6 +48,23 @@ def call_answer(fn: Callable[..., Any], *args: Any) -> Any:
                              f"{first_line}") from None
 
 
+def random_weights(module: Any, seed: int, scale: float = 0.5, norm_stats: bool = True) -> Any:
+    """``module`` in eval mode with every parameter drawn from N(0, ``scale``^2) (zero biases would hide
+    mistakes) and, with ``norm_stats``, random BatchNorm running statistics (2D or 3D), so that BatchNorm
+    is a fixed affine map that a mistake cannot hide behind."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
+        for m in module.modules() if norm_stats else ():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return module.eval()
+
+
 def list_exercises() -> list[str]:
     """All registered exercise names."""
     return sorted(_CHECKERS)
@@ -74,5 +91,5 @@ def check(name: str, answer: Any) -> bool:
     return True
 
 
-__all__ = ["call_answer", "check", "exercise", "list_exercises"]
+__all__ = ["call_answer", "check", "exercise", "list_exercises", "random_weights"]
 _import_submodules(_sys.modules[__name__])

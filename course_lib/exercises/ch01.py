@@ -1,5 +1,6 @@
 """Chapter 01 (U-Net) exercise checkers: a double convolution from its description, a hand-written U-Net to
-repair (common bugs 4 and 5), the skip concatenation with centre crop, parameter counts."""
+repair (common bugs 4 and 5), the skip concatenation with centre crop, the expanding step that pads the
+upsampled map to its skip (any input size)."""
 
 from __future__ import annotations
 
@@ -173,17 +174,175 @@ def check_skip_concat(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
         )
 
 
-@exercise("01.double_conv_params")
-def check_double_conv_params(fn: Callable[..., int]) -> None:
-    """``fn(c_in, c_out, batch_norm) -> int``: the parameters of a double 3x3 conv, by formula."""
-    for c_in, c_out in ((1, 64), (3, 32), (64, 128), (512, 256), (7, 5)):
-        for batch_norm in (False, True):
-            expected = sum(p.numel() for p in DoubleConv(c_in, c_out, batch_norm=batch_norm).parameters())
-            got = _call(fn, c_in, c_out, batch_norm)
-            hint = ("each conv has 3*3*c_in*c_out weights plus c_out biases" if not batch_norm else
-                    "with BatchNorm the convs have no bias (BN's shift replaces it), each BN has 2 * c_out "
-                    "parameters (scale and shift; running mean/var are buffers, not parameters)")
-            assert int(got) == expected, (
-                f"DoubleConv({c_in}, {c_out}, batch_norm={batch_norm}) has {expected:,} parameters, "
-                f"you computed {int(got):,}: {hint}; the second conv maps c_out -> c_out."
-            )
+def _up_step_expected(up: nn.Module, conv: nn.Module, x: torch.Tensor, skip: torch.Tensor, *,
+                      pad: str = "centre", skip_first: bool = True, fill: str = "constant") -> torch.Tensor:
+    """The expanding step with the upsampled map padded to the skip; the options are the usual mistakes."""
+    u = up(x)
+    dh, dw = skip.shape[-2] - u.shape[-2], skip.shape[-1] - u.shape[-1]
+    if pad == "resize":
+        u = F.interpolate(u, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+    else:
+        sides = {"centre": [dw // 2, dw - dw // 2, dh // 2, dh - dh // 2],
+                 "after": [0, dw, 0, dh],
+                 "larger_first": [dw - dw // 2, dw // 2, dh - dh // 2, dh // 2]}[pad]
+        u = F.pad(u, sides, mode=fill)
+    return conv(torch.cat([skip, u] if skip_first else [u, skip], dim=1))
+
+
+def _up_step_layers(step: nn.Module, c_in: int, c_out: int) -> tuple[nn.ConvTranspose2d, list, list]:
+    """The step's transposed conv, 3x3 convs and BatchNorms, each checked against the exercise's text."""
+    assert isinstance(step, nn.Module), (
+        f"UpStep({c_in}, {c_out}) should give an nn.Module, got {type(step).__name__}: pass the class.")
+    ups = [m for m in step.modules() if isinstance(m, nn.ConvTranspose2d)]
+    convs = [m for m in step.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in step.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not ups:
+        raise AssertionError(
+            "there is no nn.ConvTranspose2d: the U-Net's up-convolution is a learnt 2x2 transposed "
+            "convolution with stride 2: nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, "
+            "stride=2). nn.Upsample has no weights and keeps the channels.")
+    assert len(ups) == 1, f"one up-convolution per step, yours has {len(ups)} nn.ConvTranspose2d layers."
+    up = ups[0]
+    assert up.kernel_size == (2, 2) and up.stride == (2, 2), (
+        f"the up-convolution is 2x2 with stride 2 (it doubles the size), yours has kernel_size "
+        f"{up.kernel_size} and stride {up.stride}.")
+    assert (up.in_channels, up.out_channels) == (c_in, c_out), (
+        f"UpStep({c_in}, {c_out}): the up-convolution maps {c_in} -> {c_out} channels, yours maps "
+        f"{up.in_channels} -> {up.out_channels}.")
+    assert len(convs) == 2, (
+        f"after the concatenation comes a double convolution: 2 nn.Conv2d layers, yours has {len(convs)}. "
+        "Use cl.blocks.DoubleConv or your double_conv of exercise 1.")
+    if convs[0].in_channels == c_out:
+        raise AssertionError(
+            f"the double convolution takes {c_out} channels, only the upsampled map's. After the "
+            f"concatenation it receives the skip's {c_out} channels plus the upsampled map's {c_out}: "
+            f"DoubleConv(2 * out_channels, out_channels) (common bug 5 is the step without its skip).")
+    got = [(c.in_channels, c.out_channels) for c in convs]
+    assert got == [(2 * c_out, c_out), (c_out, c_out)], (
+        f"UpStep({c_in}, {c_out}): the double convolution should map {2 * c_out} -> {c_out} -> {c_out} "
+        f"channels, yours maps {got[0][0]} -> {got[0][1]} -> {got[1][1]}.")
+    assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs), (
+        "the double convolution's layers are 3x3 with padding 1 (the padded U-Net of this chapter).")
+    assert len(norms) == 2, (
+        f"the course's double convolution has a BatchNorm2d after each conv: 2 in all, yours has "
+        f"{len(norms)} (cl.blocks.DoubleConv(2 * out_channels, out_channels) has them).")
+    return up, convs, norms
+
+
+def _load_reference(step: nn.Module, reference: nn.Module, c_in: int, c_out: int, seed: int) -> None:
+    """Random weights and BatchNorm statistics in ``reference``, copied layer by layer into ``step``."""
+    g = torch.Generator().manual_seed(seed)
+    ref_up, ref_convs, ref_norms = _up_step_layers(reference, c_in, c_out)
+    up, convs, norms = _up_step_layers(step, c_in, c_out)
+    with torch.no_grad():
+        for p in reference.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+        for n in ref_norms:
+            n.running_mean.copy_(torch.randn(n.running_mean.shape, generator=g) * 0.2)
+            n.running_var.copy_(torch.rand(n.running_var.shape, generator=g) + 0.5)
+        for mine, theirs in zip([up, *convs], [ref_up, *ref_convs], strict=True):
+            mine.weight.copy_(theirs.weight)
+            if mine.bias is not None and theirs.bias is not None:
+                mine.bias.copy_(theirs.bias)
+            elif mine.bias is not None:
+                mine.bias.zero_()  # a conv bias before BatchNorm: harmless here, zero it
+            elif theirs.bias is not None:
+                theirs.bias.zero_()  # an up-convolution without bias: compare without it
+        for mine, theirs in zip(norms, ref_norms, strict=True):
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                if getattr(mine, name) is not None:
+                    getattr(mine, name).copy_(getattr(theirs, name))
+    step.eval(), reference.eval()
+
+
+class _ReferenceUpStep(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
+        self.conv = DoubleConv(2 * out_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return _up_step_expected(self.up, self.conv, x, skip)
+
+
+_UP_STEP_CASES = (  # (in, out), x's height and width, the skip's (0, 1 or 3 pixels more than 2x)
+    ((8, 4), (4, 4), (8, 8)),
+    ((8, 4), (4, 5), (9, 11)),
+    ((10, 3), (3, 3), (9, 9)),
+    ((10, 3), (3, 4), (7, 11)),
+)
+
+
+@exercise("01.up_step")
+def check_up_step(cls: Callable[[int, int], nn.Module]) -> None:
+    """``cls(in_channels, out_channels)``: U-Net's expanding step, ``forward(x, skip)``: a 2x2 transposed conv
+    (stride 2) ``in -> out``, the upsampled map zero-padded to the skip's size (``d // 2`` before, the rest
+    after, on each axis), ``[skip, up]`` concatenated, a double conv ``2 * out -> out``."""
+    steps: dict[tuple[int, int], nn.Module] = {}
+    for k, ((c_in, c_out), x_hw, skip_hw) in enumerate(_UP_STEP_CASES):
+        if (c_in, c_out) not in steps:
+            step = _call(cls, c_in, c_out)
+            reference = _ReferenceUpStep(c_in, c_out)
+            _load_reference(step, reference, c_in, c_out, seed=c_in)
+            steps[c_in, c_out] = step, reference
+        step, reference = steps[c_in, c_out]
+        gen = torch.Generator().manual_seed(20 + k)
+        n = 2 if k < 2 else 1
+        x = torch.randn(n, c_in, *x_hw, generator=gen)
+        skip = torch.randn(n, c_out, *skip_hw, generator=gen)
+        up_hw = (2 * x_hw[0], 2 * x_hw[1])
+        dh, dw = skip_hw[0] - up_hw[0], skip_hw[1] - up_hw[1]
+        where = f"x {tuple(x.shape)} (upsampled to {up_hw[0]}x{up_hw[1]}) and skip {tuple(skip.shape)}"
+        with torch.no_grad():
+            try:
+                out = _call(step, x, skip)
+            except AssertionError as err:
+                if ("must match" not in str(err) and "Sizes of tensors" not in str(err)) or k == 0:
+                    raise
+                if dh != dw:
+                    raise AssertionError(
+                        f"{where}: the sizes do not fit, although equal differences on both axes worked. "
+                        "F.pad's list starts with the LAST axis: [left, right, top, bottom], so the width's "
+                        "padding comes first.") from None
+                raise AssertionError(
+                    f"{where}: torch.cat needs equal heights and widths. Zero-pad the upsampled map to the "
+                    "skip's size with F.pad(up, [left, right, top, bottom]) before concatenating.") from None
+            expected = reference(x, skip)
+            if not isinstance(out, torch.Tensor):
+                raise AssertionError(f"forward returns a tensor, got {type(out).__name__}.")
+            want = (n, c_out, *skip_hw)
+            if tuple(out.shape) != want:
+                if tuple(out.shape[-2:]) == up_hw:
+                    raise AssertionError(
+                        f"{where}: your output is {up_hw[0]}x{up_hw[1]}, the upsampled map's size: the skip "
+                        "was cropped (UpConcat's way, for the valid convolutions of chapter 02), which "
+                        "throws away its outer pixels. Here pad the upsampled map to the skip's "
+                        f"{skip_hw[0]}x{skip_hw[1]} instead: no pixel of the skip is lost, and the output "
+                        "keeps the skip's size.")
+                raise AssertionError(f"{where}: the output should have shape {want}, got {tuple(out.shape)}.")
+            mistakes = {
+                "the channels are in the order [up, skip]; the course (and the paper's figure) puts the "
+                "copied skip first: torch.cat([skip, up], dim=1)": {"skip_first": False},
+                "all the padding went after the map (right and bottom); centre it: d // 2 before, the rest "
+                "after, where center_crop would cut": {"pad": "after"},
+                "the larger half of the padding went before; put d // 2 before (rounded down) and the rest "
+                "after, where center_crop would cut": {"pad": "larger_first"},
+                "the upsampled map was resized (interpolated) to the skip's size; pad it with zeros instead, "
+                "so that its pixels stay aligned with the skip's": {"pad": "resize"},
+                "the padding copies border values; pad with zeros (F.pad's default mode='constant')":
+                    {"fill": "replicate"},
+                "the padding mirrors the map; pad with zeros (F.pad's default mode='constant')":
+                    {"fill": "reflect"},
+            }
+            if not torch.allclose(out, expected, atol=1e-4):
+                for hint, options in mistakes.items():
+                    try:
+                        variant = _up_step_expected(reference.up, reference.conv, x, skip, **options)
+                    except RuntimeError:  # e.g. reflect padding wider than the map
+                        continue
+                    if torch.allclose(out, variant, atol=1e-4):
+                        raise AssertionError(f"{where}: {hint}.")
+                raise AssertionError(
+                    f"{where}: with the same weights as a correct step your output differs. The order is: "
+                    "up-convolution, zero-pad to the skip's size (d // 2 before, the rest after, on each "
+                    "axis), torch.cat([skip, up], dim=1), double convolution.")

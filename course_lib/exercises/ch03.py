@@ -1,14 +1,16 @@
-"""Chapter 03 (DropBlock) exercise checkers: growing seeds into blocks, the DropBlock forward pass, the
-overlap-corrected keep_prob."""
+"""Chapter 03 (DropBlock) exercise checkers: growing seeds into blocks, the DropBlock forward pass, a
+broken linear keep_prob schedule to repair."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import torch
+import torch.nn as nn
 
-from course_lib.blocks.dropblock import expected_drop_rate, grow_blocks
+from course_lib.blocks.dropblock import DropBlock2d, LinearKeepProbSchedule, expected_drop_rate, grow_blocks
 from course_lib.exercises import call_answer as _call
 from course_lib.exercises import exercise
 
@@ -37,34 +39,6 @@ def check_grow_blocks(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
                 f"drops rows i..i+{block_size - 1} and columns j..j+{block_size - 1}; output pixel y is "
                 "covered by seeds y - block_size + 1 .. y."
             )
-
-
-def interior_drop_rate(keep_prob: float, block_size: int) -> float:
-    """Expected drop rate far from the borders of a large map (no seed among the bs^2 covering a unit
-    fires), with the paper's gamma for such a map, ``(1 - keep_prob) / bs^2``."""
-    return 1 - (1 - (1 - keep_prob) / block_size**2) ** (block_size**2)
-
-
-@exercise("03.keep_prob_for_rate")
-def check_keep_prob_for_rate(fn: Callable[[float, int], float]) -> None:
-    """``fn(drop_rate, block_size) -> keep_prob`` whose expected drop rate, overlaps included, is
-    ``drop_rate`` on a large map (where Eq. (1)'s border factor is 1): solve
-    ``1 - (1 - gamma)**(block_size**2) = drop_rate`` for gamma, then ``keep_prob = 1 - gamma * bs**2``."""
-    for rate, block_size in ((0.1, 7), (0.1, 9), (0.3, 5), (0.05, 3), (0.2, 1), (0.39, 9)):
-        got = float(_call(fn, rate, block_size))
-        expected = 1 - block_size**2 * (1 - (1 - rate) ** (1 / block_size**2))
-        if math.isclose(got, expected, abs_tol=1e-9):
-            assert math.isclose(interior_drop_rate(got, block_size), rate, abs_tol=1e-9)
-            continue
-        hint = ""
-        if math.isclose(got, 1 - rate, abs_tol=1e-9):
-            hint = ("1 - drop_rate is the paper's keep_prob, which ignores overlaps: it drops only "
-                    f"{interior_drop_rate(1 - rate, block_size):.2%} here. ")
-        raise AssertionError(
-            f"drop rate {rate}, block {block_size}: expected keep_prob {expected:.6f}, got {got:.6f}. {hint}"
-            "A unit survives only if none of the block_size**2 seed positions covering it fires: "
-            "1 - rate = (1 - gamma)**(block_size**2); then keep_prob = 1 - gamma * block_size**2."
-        )
 
 
 def _covered_by_blocks(dropped: torch.Tensor, block_size: int) -> torch.Tensor:
@@ -123,3 +97,99 @@ def check_dropblock(fn: Callable[..., torch.Tensor]) -> None:
                 "expected sum is unchanged." if unscaled else "")
         raise AssertionError(f"on an all-ones input the output's mean should stay 1 (the rescaling), got "
                              f"{float(out.mean()):.4f}.{hint}")
+
+
+_UNSET = 0.5  # every DropBlock of the checker's model starts here, a value no schedule of the checks sets
+
+
+def _ramp_model() -> tuple[nn.Module, list[DropBlock2d]]:
+    """A small network with DropBlocks at the top level and nested two levels deep, as in a U-Net's levels."""
+    level = nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), DropBlock2d(_UNSET, 3))
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), DropBlock2d(_UNSET, 3), level,
+                          nn.Sequential(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), DropBlock2d(_UNSET, 3))),
+                          nn.Conv2d(2, 1, 1))
+    return model, [m for m in model.modules() if isinstance(m, DropBlock2d)]
+
+
+def _ramp_value(start: float, end: float, ramp: int, epoch: int) -> float:
+    return start + (end - start) * min((epoch - 1) / ramp, 1.0)
+
+
+@exercise("03.keep_prob_ramp")
+def check_keep_prob_ramp(cls: Callable[..., object]) -> None:
+    """``cls(model, start, end, ramp_epochs)``: an engine callback whose ``on_epoch_start(ctx)`` sets the
+    keep_prob of every DropBlock2d in ``model`` (nested ones too) for epoch ``ctx.epoch`` (from 1): ``start``
+    at epoch 1, falling linearly to ``end`` at epoch ``ramp_epochs + 1``, then constant; computed from the
+    epoch number, so that a resumed run gets the right value."""
+    from course_lib.training.history import History
+
+    def make(start: float, end: float, ramp: int) -> tuple[object, nn.Module, list[DropBlock2d]]:
+        model, layers = _ramp_model()
+        schedule = _call(cls, model, start, end, ramp)
+        if isinstance(schedule, LinearKeepProbSchedule):
+            raise AssertionError("that is the library's LinearKeepProbSchedule: repair the class of the "
+                                 "exercise instead.")
+        if not callable(getattr(schedule, "on_epoch_start", None)):
+            raise AssertionError(f"{type(schedule).__name__} has no method on_epoch_start(ctx): the engine "
+                                 "calls it before each epoch.")
+        for layer in layers:  # whatever the constructor set: the checks start from a known value
+            layer.keep_prob = _UNSET
+        return schedule, model, layers
+
+    def run_epoch(schedule: object, model: nn.Module, epoch: int, epochs: int) -> None:
+        ctx = SimpleNamespace(epoch=epoch, epochs=epochs, model=model, optimizer=None, history=History())
+        _call(schedule.on_epoch_start, ctx)
+
+    def values(layers: list[DropBlock2d], where: str) -> float:
+        got = [float(layer.keep_prob) for layer in layers]
+        if all(math.isclose(v, _UNSET) for v in got):
+            raise AssertionError(f"{where}: no DropBlock2d changed its keep_prob. on_epoch_start must set "
+                                 "the attribute keep_prob of each DropBlock2d layer of the model.")
+        missed = sum(math.isclose(v, _UNSET) for v in got)
+        if missed:
+            raise AssertionError(
+                f"{where}: {missed} of the model's {len(layers)} DropBlock2d layers kept their keep_prob. "
+                "model.children() lists only the top-level layers; the DropBlocks of a U-Net sit inside its "
+                "levels. Collect them with model.modules(), which walks the whole tree.")
+        if max(got) - min(got) > 1e-9:
+            raise AssertionError(f"{where}: the DropBlock2d layers got different keep_probs {got}; they all "
+                                 "follow one schedule.")
+        return got[0]
+
+    for start, end, ramp in ((1.0, 0.9, 5), (0.95, 0.8, 3), (1.0, 0.75, 1)):
+        epochs = ramp + 4
+        schedule, model, layers = make(start, end, ramp)
+        for epoch in range(1, epochs + 1):  # a whole run, epoch by epoch
+            where = f"start {start}, end {end}, ramp_epochs {ramp}, epoch {epoch}"
+            run_epoch(schedule, model, epoch, epochs)
+            got, want = values(layers, where), _ramp_value(start, end, ramp, epoch)
+            if math.isclose(got, want, abs_tol=1e-9):
+                continue
+            hint = ""
+            if epoch == 1 and math.isclose(got, _ramp_value(start, end, ramp, 2), abs_tol=1e-9):
+                hint = ("Epoch 1 already runs one step down the ramp (off by one): ctx.epoch counts from 1, "
+                        "so the fraction of the ramp done before epoch e is (e - 1) / ramp_epochs.")
+            elif math.isclose(got, end, abs_tol=1e-9) and epoch <= ramp:
+                hint = "it starts at end: keep_prob goes from start to end."
+            elif epoch > ramp + 1 and got < end:
+                hint = ("After the ramp keep_prob keeps falling below end (and would turn negative in a long "
+                        "run): cap the fraction of the ramp at 1, min((e - 1) / ramp_epochs, 1).")
+            elif epoch <= ramp and math.isclose(got, start, abs_tol=1e-9):
+                hint = ("keep_prob stays at start during the ramp: an integer division (//) rounds the "
+                        "fraction of the ramp down to 0.")
+            elif math.isclose(got, _ramp_value(start, end, epochs, epoch), abs_tol=1e-9):
+                hint = "the ramp lasts ramp_epochs epochs, not the whole run (ctx.epochs)."
+            raise AssertionError(f"{where}: keep_prob should be {want:.4f}, got {got:.4f}. {hint}".rstrip())
+    for start, end, ramp, first in ((1.0, 0.9, 5, 8), (1.0, 0.9, 5, 3)):  # a run resumed at epoch `first`
+        epochs = ramp + 4
+        schedule, model, layers = make(start, end, ramp)
+        for epoch in range(first, epochs + 1):
+            where = (f"a run resumed at epoch {first} (start {start}, end {end}, ramp_epochs {ramp}), "
+                     f"epoch {epoch}")
+            run_epoch(schedule, model, epoch, epochs)
+            got, want = values(layers, where), _ramp_value(start, end, ramp, epoch)
+            if not math.isclose(got, want, abs_tol=1e-9):
+                raise AssertionError(
+                    f"{where}: keep_prob should be {want:.4f}, got {got:.4f}. Compute it from ctx.epoch, the "
+                    "number of the epoch about to run: a callback that counts its own calls starts the ramp "
+                    "again when cl.engine.fit resumes a run from its checkpoint.")

@@ -11,7 +11,7 @@ import torch.nn as nn
 from course_lib.blocks.dac import DACBlock
 from course_lib.blocks.se import RSEBlock
 from course_lib.exercises import call_answer as _call
-from course_lib.exercises import exercise
+from course_lib.exercises import exercise, random_weights
 from course_lib.metrics import confusion_counts, scores_from_counts
 
 
@@ -29,15 +29,6 @@ def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _randomised(module: nn.Module, seed: int) -> nn.Module:
-    """``module`` in eval mode with every parameter drawn at random (zero biases would hide mistakes)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=g))
-    return module.eval()
-
-
 def _refuse(*_: object) -> None:
     raise AssertionError("build the output from block.dilate1, block.dilate2, block.dilate3 and "
                          "block.conv1x1: calling block(x) or block.branch(...) is what you replace here.")
@@ -47,7 +38,7 @@ def _refuse(*_: object) -> None:
 def check_dac_forward(fn: Callable[[DACBlock, torch.Tensor], torch.Tensor]) -> None:
     """``fn(block, x)``: the DAC block's output from its four shared convolutions ``block.dilate1`` (3x3
     d=1), ``block.dilate2`` (3x3 d=3), ``block.dilate3`` (3x3 d=5) and ``block.conv1x1``."""
-    block = _randomised(DACBlock(4), seed=6)
+    block = random_weights(DACBlock(4), 6, scale=0.3, norm_stats=False)
     x = torch.randn(2, 4, 15, 17, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         expected = block(x)
@@ -112,7 +103,7 @@ def check_bottleneck(fn: Callable[[int, int, int], nn.Module]) -> None:
     an RSE unit ``in -> out`` (SE reduction ``reduction``) and CE-Net's DAC block on ``out`` channels."""
     for cin, cout, r in ((8, 16, 4), (12, 24, 8)):
         rse, dac = RSEBlock(cin, cout, reduction=r), DACBlock(cout)
-        reference = _randomised(nn.Sequential(nn.MaxPool2d(2), rse, dac), seed=cin)
+        reference = random_weights(nn.Sequential(nn.MaxPool2d(2), rse, dac), cin, scale=0.3, norm_stats=False)
         module = _call(fn, cin, cout, r)
         assert isinstance(module, nn.Module), f"return an nn.Module, got {type(module).__name__}."
         got, want = _count(module), _count(reference)

@@ -1,6 +1,6 @@
-"""Chapter 08 (UNet++) exercise checkers: the nested forward pass, the deep-supervision loss, the
-parameters a pruned network uses, and the "anytime" forward pass that emits L1, L2, ... as soon as each
-pruned network's nodes are computed, each against the library's model."""
+"""Chapter 08 (UNet++) exercise checkers: the deep-supervision loss, the parameters a pruned network uses,
+and the "anytime" forward pass that emits L1, L2, ... as soon as each pruned network's nodes are computed,
+each against the library's model."""
 
 from __future__ import annotations
 
@@ -17,36 +17,6 @@ from course_lib.models import create_model
 def _model(seed: int, widths: tuple[int, ...] = (4, 8, 16, 32)):
     torch.manual_seed(seed)
     return create_model("unetpp", in_channels=1, out_channels=1, widths=widths, deep_supervision=True).eval()
-
-
-@exercise("08.nested_forward")
-def check_nested_forward(fn: Callable[..., dict]) -> None:
-    """``fn(model, x) -> {(i, j): X^{i,j}}``: every node of the nested grid, computed with the model's own
-    ``model.nodes["x_i_j"]`` and ``model.pool``."""
-    for seed, size in ((0, 16), (1, 24)):
-        model = _model(seed)
-        x = torch.randn(2, 1, size, size, generator=torch.Generator().manual_seed(seed))
-        with torch.no_grad():
-            X = _call(fn, model, x)
-            expected = model(x)  # [head(X04) ...], final first
-        assert isinstance(X, dict), f"return a dict {{(i, j): tensor}}, got {type(X).__name__}."
-        depth = model.depth
-        missing = [(i, j) for j in range(depth + 1) for i in range(depth + 1 - j) if (i, j) not in X]
-        assert not missing, f"nodes missing from your dict: {missing[:4]}."
-        for j in range(1, depth + 1):
-            with torch.no_grad():
-                head = model.heads[f"out_{j}"](X[0, j])
-            if torch.allclose(head, expected[depth - j], atol=1e-5):
-                continue
-            node = model.nodes[f"x_0_{j}"]
-            with torch.no_grad():  # the usual slip: the upsampled tensor first, the skips after it
-                swapped = node.block(torch.cat([node.up(X[1, j - 1])] + [X[0, k] for k in range(j)], dim=1))
-            hint = ("the skips come first, in column order, then the upsampled X^{i+1,j-1}: model.nodes["
-                    "f'x_{i}_{j}'](X[i + 1, j - 1], torch.cat([X[i, k] for k in range(j)], dim=1))")
-            if torch.allclose(X[0, j], swapped, atol=1e-5):
-                hint = "you concatenated the upsampled tensor before the skips; " + hint
-            raise AssertionError(f"X^{{0,{j}}} differs from the model's: {hint}. Encoder nodes: X[i, 0] = "
-                                 "model.nodes[f'x_{i}_0'](x if i == 0 else model.pool(X[i - 1, 0])).")
 
 
 @exercise("08.ds_loss")

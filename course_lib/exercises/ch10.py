@@ -1,5 +1,5 @@
 """Chapter 10 (the whole family) exercise checkers: a new unit for the generic U-Net, registered by name;
-the Pareto front of a leaderboard; the sparse-annotation loss of the 3D U-Net, plain and class-balanced."""
+the Pareto front of a leaderboard; the class-balanced sparse-annotation loss of the 3D U-Net."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from course_lib.blocks.se import SEBlock
 from course_lib.exercises import call_answer as _call
 from course_lib.exercises import exercise
-from course_lib.losses import masked_cross_entropy
 from course_lib.models.registry import _MODELS, create_model
 from course_lib.models.unet import UNet
 from course_lib.protocols.leaderboard import pareto_front
@@ -84,41 +83,6 @@ def check_pareto(fn: Callable[..., list[int]]) -> None:
                                  "score, one strictly).")
         raise AssertionError(f"for costs {costs} and scores {scores} the front is {expected}, you gave "
                              f"{got_list}.")
-
-
-@exercise("10.masked_bce")
-def check_masked_bce(fn: Callable[..., torch.Tensor]) -> None:
-    """``fn(logits, mask, weight) -> loss``: BCE with logits averaged over the annotated voxels only
-    (``weight`` 1 on labelled, 0 on unlabelled voxels), for N x 1 x D x H x W volumes."""
-    g = torch.Generator().manual_seed(10)
-    logits = torch.randn(2, 1, 6, 6, 6, generator=g) * 3
-    mask = (torch.rand(2, 1, 6, 6, 6, generator=g) > 0.7).float()
-    weight = (torch.rand(2, 1, 6, 6, 6, generator=g) > 0.75).float()
-    got = _call(fn, logits, mask, weight)
-    assert isinstance(got, torch.Tensor) and got.dim() == 0, "return one scalar tensor."
-    expected = masked_cross_entropy(logits, mask, weight)
-    if torch.allclose(got, expected, rtol=1e-4):
-        flipped = torch.where(weight > 0, mask, 1 - mask)  # other labels where nobody annotated
-        again = _call(fn, logits, flipped, weight)
-        assert torch.allclose(again, got, rtol=1e-5), (
-            "changing the mask where weight = 0 changed your loss: unlabelled voxels must not count.")
-        return
-    per_voxel = torch.nn.functional.binary_cross_entropy_with_logits(logits, mask, reduction="none")
-    if torch.allclose(got, (per_voxel * weight).mean(), rtol=1e-4):
-        raise AssertionError("you averaged over ALL voxels (weighted mean with the unlabelled zeros in the "
-                             "denominator): the loss then shrinks with the share of labelled voxels. Divide "
-                             "sum(w * bce) by sum(w).")
-    if torch.allclose(got, per_voxel.mean(), rtol=1e-4):
-        raise AssertionError("the weight is ignored: unlabelled voxels are then trained as whatever the mask "
-                             "holds there (background), the mistake of section 3.")
-    probs = torch.sigmoid(logits)
-    bce = torch.nn.functional.binary_cross_entropy(probs, mask, reduction="none")
-    if torch.allclose(got, (bce * weight).sum() / weight.sum(), rtol=1e-4):
-        raise AssertionError("sigmoid + binary_cross_entropy: use binary_cross_entropy_with_logits on the "
-                             "logits (course bug 8).")
-    raise AssertionError(f"expected {float(expected):.5f}, got {float(got):.5f}: "
-                         "sum(w * bce_with_logits) / sum(w).")
-
 
 
 def _balanced_sparse(logits: torch.Tensor, mask: torch.Tensor, labelled: torch.Tensor, *,

@@ -27,9 +27,12 @@ from course_lib.blocks.dropblock import DropBlock2d, LinearKeepProbSchedule
 from course_lib.data import load as load_dataset
 from course_lib.protocols.sweep import ArmResult, run_sweep
 
-__all__ = ["ARMS", "OverfitPlan", "Repeated", "compare_regularizers", "load_task", "make_model", "plan_for"]
+__all__ = ["ARMS", "EXTRA_ARMS", "OverfitPlan", "Repeated", "compare_regularizers", "load_task", "make_model",
+           "plan_for"]
 
 ARMS = ("none", "Dropout", "SpatialDropout", "DropBlock", "DropBlock, all levels")
+#: Block size as the variable (chapter 03's bounded attempt): the DropBlock arm with 5x5 blocks.
+EXTRA_ARMS = ("DropBlock 5x5",)
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,10 @@ def regularizer_factory(arm: str, plan: OverfitPlan) -> Callable[[int, int], nn.
         "SpatialDropout": deep(lambda: nn.Dropout2d(plan.rate)),
         "DropBlock": deep(lambda: DropBlock2d(1 - plan.rate, plan.block_size)),
         "DropBlock, all levels": lambda level, channels: DropBlock2d(1 - plan.rate, plan.all_levels_block),
+        "DropBlock 5x5": deep(lambda: DropBlock2d(1 - plan.rate, 5)),
     }
     if arm not in factories:
-        raise ValueError(f"Unknown arm {arm!r}; choose one of {', '.join(ARMS)}.")
+        raise ValueError(f"Unknown arm {arm!r}; choose one of {', '.join(ARMS + EXTRA_ARMS)}.")
     return factories[arm]
 
 

@@ -52,7 +52,6 @@ __all__ = [
     "SalientPlan",
     "SideOutputRecorder",
     "arms_for",
-    "at_equal_time",
     "block_verdicts",
     "budget",
     "compare_arms",
@@ -328,28 +327,6 @@ def _run(arm: str, seed: int, model: nn.Module, data: SalientData, steps: int,
     scores, prob, curve = score(model, images, masks)
     return ArmResult(arm, seed, scores, parameter_count(model), seconds, history, model, recorder, prob,
                      {"pr_curve": curve, "epoch_scores": per_epoch, "shown_prob": prob[:shown].clone()})
-
-
-def at_equal_time(results: Sequence[ArmResult], arm: str, reference: str) -> dict[int, dict[str, float]]:
-    """Per seed: ``arm``'s max F-beta after its last epoch that ended within the training time the
-    ``reference`` arm's whole run took with that seed (``max_f``, ``steps``, ``seconds``; ``max_f`` is
-    NaN when not even one epoch fitted). A snapshot of a run whose schedule was planned for more steps:
-    an equal-time reading, not a run trained for that time."""
-    reference_time = {r.seed: r.extras["epoch_scores"].seconds[-1] for r in results if r.arm == reference}
-    out: dict[int, dict[str, float]] = {}
-    for r in results:
-        if r.arm != arm or r.seed not in reference_time:
-            continue
-        curve = r.extras["epoch_scores"]
-        fitted = [i for i, t in enumerate(curve.seconds) if t <= reference_time[r.seed]]
-        i = fitted[-1] if fitted else None
-        out[r.seed] = {"max_f": curve.max_f[i] if i is not None else float("nan"),
-                       "steps": curve.steps[i] if i is not None else 0,
-                       "seconds": curve.seconds[i] if i is not None else 0.0,
-                       "reference_seconds": reference_time[r.seed]}
-    if not out:
-        raise KeyError(f"No paired runs of {arm!r} and {reference!r}.")
-    return out
 
 
 def median_seed(results: Sequence[ArmResult], arm: str, key: str = "max_f") -> int:

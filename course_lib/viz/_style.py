@@ -44,6 +44,16 @@ PALETTE = {
 # one colour per arm of a seed comparison, in arm order (bar charts and profiles of the same sweep agree)
 ARM_COLOURS = [OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "bluish_green", "reddish_purple",
                                       "sky_blue", "black")]
+# Beyond seven arms the Okabe-Ito set would repeat: Paul Tol's "muted" set has ten distinct colours.
+_MANY_ARM_COLOURS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
+                     "#AA4499", "#555555"]
+
+
+def arm_colours(n: int) -> list[str]:
+    """``n`` distinct colours for ``n`` arms: the Okabe-Ito arm colours up to seven, a ten-colour set up
+    to ten; beyond ten they repeat (a figure with more arms needs labels, not colours)."""
+    palette = ARM_COLOURS if n <= len(ARM_COLOURS) else _MANY_ARM_COLOURS
+    return [palette[i % len(palette)] for i in range(n)]
 LABELS = {"tp": "TP (hit)", "fp": "FP (false alarm)", "fn": "FN (miss)"}
 
 PROB_CMAP = "viridis"  # probabilities and feature maps

@@ -19,6 +19,7 @@ from course_lib.viz._style import (
     HEAT_CMAP,
     OKABE_ITO,
     PALETTE,
+    arm_colours,
     arrow,
     figure_and_axes,
     image_axis,
@@ -95,7 +96,7 @@ def plot_arm_scores(results: Sequence[Any],
               **(labels or {})}
     arms = list(dict.fromkeys(r.arm for r in results))
     fig, axes = new_figure(1, len(keys), panel=(4.2, 4.4))
-    colours = ARM_COLOURS
+    colours = arm_colours(len(arms))
     for ax, key in zip(axes[0], keys, strict=True):
         for i, arm in enumerate(arms):
             values = np.array([r.scores[key] for r in results if r.arm == arm], dtype=float)
