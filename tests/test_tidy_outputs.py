@@ -66,7 +66,7 @@ def test_tidy_cleans_a_synthetic_notebook(tidy_outputs, tmp_path, monkeypatch):
     report = tidy_outputs.tidy(path)
     assert report == {"tracebacks shortened": 1, "outputs with machine paths": 3,
                       "orphan widget views removed": 1, "widget texts set": 0,
-                      "unused widget states removed": 1, "widgets stored as text": 1, "metadata fixed": 2}
+                      "unused widget states removed": 1, "widgets stored as text": 1, "metadata fixed": 3}
     nb = nbformat.read(path, as_version=4)
     error = nb.cells[0].outputs[0]
     assert error.traceback == ["\x1b[31mValueError\x1b[39m: bad input in <site-packages>/x.py"]

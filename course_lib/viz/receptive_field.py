@@ -114,12 +114,11 @@ def _draw_row(fig: Figure, axes: Sequence[Any], image: Any, mask: np.ndarray | N
         norm = LogNorm(vmin=top * LOG_ERF_RANGE, vmax=top) if log_erf else None
         shown = ax.imshow(np.maximum(part, top * LOG_ERF_RANGE) if log_erf else part, cmap=HEAT_CMAP,
                           norm=norm, interpolation="nearest")
-        bar = fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.02,
-                           label="share of |dy/dx| (the map sums to 1)")
+        bar = fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.02)
         if log_erf:  # decades as 1e-4 ... : a 10^k label's small exponent is hard to read when projected
             bar.ax.yaxis.set_major_formatter(FuncFormatter(_decade))
             bar.ax.yaxis.set_minor_formatter(NullFormatter())
-        image_axis(ax, "effective RF\n|dy/dx|" + (" (log)" if log_erf else ""))
+        image_axis(ax, "effective RF, colour:\nshare of |dy/dx|" + (" (log)" if log_erf else ""))
         _finish_zoom(ax, outline, crop)
 
 
