@@ -115,10 +115,11 @@ def _draw_row(fig: Figure, axes: Sequence[Any], image: Any, mask: np.ndarray | N
         shown = ax.imshow(np.maximum(part, top * LOG_ERF_RANGE) if log_erf else part, cmap=HEAT_CMAP,
                           norm=norm, interpolation="nearest")
         bar = fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.02)
+        bar.ax.set_title("share", fontsize=12, loc="left")  # above the bar: a side label squeezes the titles
         if log_erf:  # decades as 1e-4 ... : a 10^k label's small exponent is hard to read when projected
             bar.ax.yaxis.set_major_formatter(FuncFormatter(_decade))
             bar.ax.yaxis.set_minor_formatter(NullFormatter())
-        image_axis(ax, "effective RF, colour:\nshare of |dy/dx|" + (" (log)" if log_erf else ""))
+        image_axis(ax, "effective RF |dy/dx|" + (" (log)" if log_erf else ""))  # one line: clears the suptitle
         _finish_zoom(ax, outline, crop)
 
 
