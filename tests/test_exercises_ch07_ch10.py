@@ -67,14 +67,19 @@ class GridGate3D(nn.Module):
         return self.W(x * alpha)
 
 
-def _gate_with(**changes):
-    def build(f_g, f_l, f_int):
-        gate = GridGate3D(f_g, f_l, f_int)
+def _built_with(cls, **changes):
+    """An answer class ``cls`` whose named parts are replaced by ``make(*args)`` after construction."""
+    def build(*args):
+        module = cls(*args)
         for name, make in changes.items():
-            setattr(gate, name, make(f_g, f_l, f_int))
-        return gate
+            setattr(module, name, make(*args))
+        return module
 
     return build
+
+
+def _gate_with(**changes):
+    return _built_with(GridGate3D, **changes)
 
 
 def test_grid_gate_3d_solution_passes(capsys) -> None:
@@ -348,13 +353,7 @@ class RSU4F(nn.Module):
 
 
 def _rsu4f_with(**changes):
-    def build(c_in, mid, c_out):
-        block = RSU4F(c_in, mid, c_out)
-        for name, make in changes.items():
-            setattr(block, name, make(c_in, mid, c_out))
-        return block
-
-    return build
+    return _built_with(RSU4F, **changes)
 
 
 def test_rsu4f_solution_passes(capsys) -> None:

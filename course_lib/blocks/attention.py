@@ -90,6 +90,11 @@ class AttentionGate(nn.Module):
         return x * alpha
 
 
+def _skip_mixing(channels: int) -> nn.Sequential:
+    """The grid gate's ``W``: a 1x1 conv and BatchNorm on the (gated) skip."""
+    return nn.Sequential(nn.Conv2d(channels, channels, kernel_size=1), nn.BatchNorm2d(channels))
+
+
 class GridAttentionGate(nn.Module):
     """Grid attention (Oktay et al.'s code): ``forward(x, g) -> BN(W(a * x))``, ``g`` one level coarser.
 
@@ -116,8 +121,7 @@ class GridAttentionGate(nn.Module):
         self.theta = nn.Conv2d(skip_channels, inter, kernel_size=2, stride=2, bias=False)
         self.phi = nn.Conv2d(gate_channels, inter, kernel_size=1)
         self.psi = nn.Conv2d(inter, 1, kernel_size=1)
-        self.W = nn.Sequential(nn.Conv2d(skip_channels, skip_channels, kernel_size=1),
-                               nn.BatchNorm2d(skip_channels))
+        self.W = _skip_mixing(skip_channels)
         self.last_attention: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -154,8 +158,7 @@ class OpenGridGate(nn.Module):
 
     def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int | None = None) -> None:
         super().__init__()
-        self.W = nn.Sequential(nn.Conv2d(skip_channels, skip_channels, kernel_size=1),
-                               nn.BatchNorm2d(skip_channels))
+        self.W = _skip_mixing(skip_channels)
         self.last_attention: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

@@ -202,15 +202,14 @@ def steps_for_time(train: drive.VesselData, plan: LeaderboardPlan, models: Seque
     ``plan.epochs``, at least one per epoch) from its step time on one batch of the training patches
     (``step_seconds``: :func:`course_lib.engine.time_training_step`, median after a warm-up). Without
     ``plan.seconds`` every model gets ``plan.steps``."""
+    if plan.seconds is None:
+        return {name: {"steps": plan.steps, "step_seconds": float("nan")} for name in models}
     probe = drive.VesselPatches(train, plan.batch_size, plan.patch_size, seed=seed)
     images = torch.stack([probe[i]["image"] for i in range(len(probe))])
     masks = torch.stack([probe[i]["mask"] for i in range(len(probe))])
     out = {}
     for name in models:
         model = make_model(name, plan, train.images.shape[1], seed)
-        if plan.seconds is None:
-            out[name] = {"steps": plan.steps, "step_seconds": float("nan")}
-            continue
         step = engine.time_training_step(model, images, masks, lr=plan.lr, steps=6, channels_last=True,
                                          device=device)
         per_epoch = max(1, int(plan.seconds / step) // plan.epochs)

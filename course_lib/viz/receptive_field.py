@@ -119,7 +119,8 @@ def _draw_row(fig: Figure, axes: Sequence[Any], image: Any, mask: np.ndarray | N
         if log_erf:  # decades as 1e-4 ... : a 10^k label's small exponent is hard to read when projected
             bar.ax.yaxis.set_major_formatter(FuncFormatter(_decade))
             bar.ax.yaxis.set_minor_formatter(NullFormatter())
-        image_axis(ax, "effective RF |dy/dx|" + (" (log)" if log_erf else ""))  # one line: clears the suptitle
+        # one line: a two-line title runs into the figure title in the whole-image layout
+        image_axis(ax, "effective RF |dy/dx|" + (" (log)" if log_erf else ""))
         _finish_zoom(ax, outline, crop)
 
 
